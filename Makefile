@@ -1,0 +1,31 @@
+# Two commands: `make lab` to learn, `make test` to check everything.
+# Both create (or reuse) .venv in the repository root with Python >= 3.10.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: lab test lint bench clean-venv
+
+$(STAMP): requirements.txt pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "Python >= 3.10 is needed; found " + sys.version.split()[0] + ". Run: make PYTHON=python3.11 ...")'
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	@touch $(STAMP)
+
+lab: $(STAMP)
+	$(BIN)/jupyter lab chapters/
+
+test: $(STAMP)
+	$(BIN)/ruff check d2lhelpers tests chapters
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check d2lhelpers tests chapters
+	$(BIN)/ruff format --check d2lhelpers tests
+
+clean-venv:
+	rm -rf $(VENV)

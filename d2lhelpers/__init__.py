@@ -1,0 +1,176 @@
+"""d2lhelpers: the helper package of the course on optimization algorithms for deep learning.
+
+`import d2lhelpers as d2l` gives the names and signatures of the d2l book's PyTorch
+helpers used in its optimization chapters, so code written for the book runs here.
+Where d2l has a bug or a slow path, the docstring of our version says what we do
+instead. The modules, one idea each:
+
+- `plotting`: figures, `show_trace(_2d)`, `Animator`
+- `timing`: `Timer`, `Accumulator`
+- `devices`: `try_gpu`, `try_all_gpus`
+- `download`: `DATA_HUB`, `download`, `download_extract`, `data_root`
+- `fashion_mnist`: IDX files and the synthetic stand-in
+- `data`: in-memory loaders, `get_data_ch11`, `load_data_fashion_mnist`
+- `training`: models, losses, evaluation, `train_2d`, `train_ch11`, `train`
+- `schedulers`: learning-rate schedules
+- `problems`: 2-D test functions with gradients
+- `widgets`: sliders for the notebooks
+- `aliases`: `d2l.arange` and the other tensor aliases the book uses
+"""
+
+import matplotlib.pyplot as plt
+
+from . import problems, schedulers
+from .aliases import (
+    abs,
+    arange,
+    argmax,
+    astype,
+    concat,
+    cos,
+    exp,
+    eye,
+    float32,
+    int32,
+    linspace,
+    log,
+    matmul,
+    meshgrid,
+    normal,
+    numpy,
+    ones,
+    ones_like,
+    rand,
+    randn,
+    reduce_sum,
+    reshape,
+    sin,
+    stack,
+    tanh,
+    tensor,
+    zeros,
+    zeros_like,
+)
+from .data import (
+    TensorLoader,
+    epoch_fraction,
+    get_data_ch11,
+    get_dataloader_workers,
+    load_array,
+    load_data_fashion_mnist,
+)
+from .devices import cpu, num_gpus, try_all_gpus, try_gpu
+from .download import DATA_HUB, DATA_URL, DownloadError, data_root, download, download_extract
+from .fashion_mnist import TEXT_LABELS, IDXError, fashion_mnist_status, read_fashion_mnist
+from .plotting import (
+    Animator,
+    plot,
+    set_axes,
+    set_figsize,
+    show_trace,
+    show_trace_2d,
+    use_svg_display,
+)
+from .problems import Problem2D
+from .schedulers import (
+    CosineScheduler,
+    FactorScheduler,
+    MultiFactorScheduler,
+    ScheduleLR,
+    SquareRootScheduler,
+)
+from .timing import Accumulator, Timer
+from .training import (
+    accuracy,
+    evaluate_accuracy_gpu,
+    evaluate_loss,
+    linreg,
+    squared_loss,
+    train,
+    train_2d,
+    train_ch11,
+    train_concise_ch11,
+)
+from .widgets import explore, slider
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "DATA_HUB",
+    "DATA_URL",
+    "TEXT_LABELS",
+    "Accumulator",
+    "Animator",
+    "CosineScheduler",
+    "DownloadError",
+    "FactorScheduler",
+    "IDXError",
+    "MultiFactorScheduler",
+    "Problem2D",
+    "ScheduleLR",
+    "SquareRootScheduler",
+    "TensorLoader",
+    "Timer",
+    "abs",
+    "accuracy",
+    "arange",
+    "argmax",
+    "astype",
+    "concat",
+    "cos",
+    "cpu",
+    "data_root",
+    "download",
+    "download_extract",
+    "epoch_fraction",
+    "evaluate_accuracy_gpu",
+    "evaluate_loss",
+    "exp",
+    "explore",
+    "eye",
+    "fashion_mnist_status",
+    "float32",
+    "get_data_ch11",
+    "get_dataloader_workers",
+    "int32",
+    "linreg",
+    "linspace",
+    "load_array",
+    "load_data_fashion_mnist",
+    "log",
+    "matmul",
+    "meshgrid",
+    "normal",
+    "num_gpus",
+    "numpy",
+    "ones",
+    "ones_like",
+    "plot",
+    "plt",
+    "problems",
+    "rand",
+    "randn",
+    "read_fashion_mnist",
+    "reduce_sum",
+    "reshape",
+    "schedulers",
+    "set_axes",
+    "set_figsize",
+    "show_trace",
+    "show_trace_2d",
+    "sin",
+    "slider",
+    "squared_loss",
+    "stack",
+    "tanh",
+    "tensor",
+    "train",
+    "train_2d",
+    "train_ch11",
+    "train_concise_ch11",
+    "try_all_gpus",
+    "try_gpu",
+    "use_svg_display",
+    "zeros",
+    "zeros_like",
+]

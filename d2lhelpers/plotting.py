@@ -1,0 +1,312 @@
+"""Plotting: d2l's figure helpers and an `Animator` that updates one figure in place.
+
+The functions keep d2l's names and signatures. Differences worth knowing:
+
+- `plot` cycles through `fmts` instead of silently dropping every series after the
+  fourth, and accepts tensors that require grad.
+- `show_trace_2d` plots the finite part of a diverged trajectory and says it diverged,
+  instead of crashing on inf or NaN.
+- `Animator` draws into one figure through one display handle and redraws at most a
+  few times a second; d2l's clears the output and re-plots every point on every
+  `add()`, so 2,000 points take minutes and the output flickers.
+"""
+
+from __future__ import annotations
+
+import time
+import weakref
+from collections.abc import Callable, Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+
+_FMTS = ("-", "m--", "g-.", "r:")
+
+
+def _in_notebook() -> bool:
+    """True inside a Jupyter kernel (JupyterLab, Colab, VS Code, nbval, nbconvert)."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    shell = get_ipython()
+    if shell is None:
+        return False
+    try:
+        from ipykernel.zmqshell import ZMQInteractiveShell
+    except ImportError:
+        return False
+    return isinstance(shell, ZMQInteractiveShell)
+
+
+def use_svg_display() -> None:
+    """Use the svg format to display plots in Jupyter (a no-op outside a notebook)."""
+    if not _in_notebook():
+        return
+    from matplotlib_inline import backend_inline
+
+    backend_inline.set_matplotlib_formats("svg")
+
+
+def set_figsize(figsize: tuple[float, float] = (3.5, 2.5)) -> None:
+    """Set the default figure size for matplotlib."""
+    use_svg_display()
+    plt.rcParams["figure.figsize"] = figsize
+
+
+def set_axes(axes, xlabel, ylabel, xlim, ylim, xscale, yscale, legend) -> None:
+    """Set the labels, limits, scales and legend of matplotlib axes."""
+    axes.set_xlabel(xlabel)
+    axes.set_ylabel(ylabel)
+    axes.set_xscale(xscale)
+    axes.set_yscale(yscale)
+    axes.set_xlim(xlim)
+    axes.set_ylim(ylim)
+    if legend:
+        axes.legend(legend)
+    axes.grid(True)
+
+
+def _to_numpy(x):
+    """Turn a tensor (possibly on a GPU, possibly requiring grad) or a sequence into numpy."""
+    if isinstance(x, torch.Tensor):
+        return x.detach().cpu().numpy()
+    if isinstance(x, (list, tuple)) and x and isinstance(x[0], torch.Tensor):
+        return np.array([float(v) for v in x])
+    return np.asarray(x)
+
+
+def plot(
+    X,
+    Y=None,
+    xlabel: str | None = None,
+    ylabel: str | None = None,
+    legend: Sequence[str] | None = None,
+    xlim=None,
+    ylim=None,
+    xscale: str = "linear",
+    yscale: str = "linear",
+    fmts: Sequence[str] = _FMTS,
+    figsize: tuple[float, float] = (3.5, 2.5),
+    axes=None,
+):
+    """Plot one or several series of data points.
+
+    `X` and `Y` are each a series or a list of series; with `Y` omitted, `X` holds the
+    y-values and the x-values are the indices. Returns the axes.
+    """
+
+    def has_one_axis(x) -> bool:
+        return (hasattr(x, "ndim") and x.ndim == 1) or (
+            isinstance(x, list) and not hasattr(x[0], "__len__")
+        )
+
+    if has_one_axis(X):
+        X = [X]
+    if Y is None:
+        X, Y = [[]] * len(X), X
+    elif has_one_axis(Y):
+        Y = [Y]
+    if len(X) != len(Y):
+        X = X * len(Y)
+    set_figsize(figsize)
+    if axes is None:
+        axes = plt.gca()
+    axes.cla()
+    for i, (x, y) in enumerate(zip(X, Y)):
+        fmt = fmts[i % len(fmts)]
+        if len(x):
+            axes.plot(_to_numpy(x), _to_numpy(y), fmt)
+        else:
+            axes.plot(_to_numpy(y), fmt)
+    set_axes(axes, xlabel, ylabel, xlim, ylim, xscale, yscale, legend)
+    return axes
+
+
+def _evaluate(f: Callable, xs: torch.Tensor) -> torch.Tensor:
+    """Evaluate `f` on a 1-D tensor, vectorised when `f` allows it."""
+    try:
+        ys = f(xs)
+        if isinstance(ys, torch.Tensor) and ys.shape == xs.shape:
+            return ys
+    except (TypeError, RuntimeError, ValueError):
+        pass
+    return torch.tensor([float(f(x)) for x in xs])
+
+
+def show_trace(results: Sequence[float], f: Callable):
+    """Plot a 1-D trajectory `results` of gradient descent over the curve of `f`."""
+    xs = np.array([float(x) for x in results])
+    finite = xs[np.isfinite(xs)]
+    n = max(float(np.abs(finite).max()) if finite.size else 1.0, 1e-3)
+    f_line = torch.arange(-n, n, n / 500)
+    set_figsize()
+    trace = torch.tensor(finite, dtype=torch.float32)
+    return plot(
+        [f_line, trace],
+        [_evaluate(f, f_line), _evaluate(f, trace)],
+        "x",
+        "f(x)",
+        fmts=["-", "-o"],
+    )
+
+
+def show_trace_2d(
+    f: Callable,
+    results: Sequence[tuple[float, float]],
+    xlim: tuple[float, float] = (-5.5, 1.0),
+    ylim: tuple[float, float] = (-3.0, 1.0),
+    ax=None,
+):
+    """Plot a 2-D trajectory `results` over the contour lines of `f(x1, x2)`.
+
+    `xlim` and `ylim` set the contour grid (d2l's fixed box by default). A trajectory
+    that reached inf or NaN is plotted up to its last finite point, with a note that the
+    run diverged; d2l's raises an error instead.
+    """
+    pts = np.array([(float(a), float(b)) for a, b in results], dtype=float).reshape(-1, 2)
+    finite = np.isfinite(pts).all(axis=1)
+    first_bad = int(np.argmin(finite)) if not finite.all() else len(pts)
+    shown = pts[:first_bad]
+    if ax is None:
+        set_figsize()
+        ax = plt.gca()
+    ax.plot(shown[:, 0], shown[:, 1], "-o", color="#ff7f0e", markersize=4)
+    x1, x2 = torch.meshgrid(
+        torch.linspace(xlim[0], xlim[1], 120), torch.linspace(ylim[0], ylim[1], 120), indexing="ij"
+    )
+    ax.contour(x1.numpy(), x2.numpy(), _to_numpy(f(x1, x2)), colors="#1f77b4", levels=12)
+    ax.set_xlabel("x1")
+    ax.set_ylabel("x2")
+    if first_bad < len(pts):
+        ax.set_title(f"diverged after step {first_bad - 1}", color="#d62728", fontsize=9)
+        print(
+            f"The run diverged: the iterate became inf or NaN at step {first_bad}; "
+            f"plotting the {first_bad} finite points. Try a smaller learning rate."
+        )
+    return ax
+
+
+class Animator:
+    """Plot data in animation: `add(x, y)` appends points and the figure updates in place.
+
+    One figure, shown through one display handle. A redraw happens at most every
+    `min_interval` seconds (longer when drawing is slow, so plotting costs no more
+    than about a fifth of the time), and pending points are always drawn when the
+    notebook cell finishes or `show()` is called, so the final state is on screen.
+    In a plain Python script nothing is displayed; `animator.fig` holds the figure.
+    Under nbval and nbconvert the cell keeps one figure output, the final one.
+    """
+
+    min_interval = 0.5
+
+    def __init__(
+        self,
+        xlabel: str | None = None,
+        ylabel: str | None = None,
+        legend: Sequence[str] | None = None,
+        xlim=None,
+        ylim=None,
+        xscale: str = "linear",
+        yscale: str = "linear",
+        fmts: Sequence[str] = _FMTS,
+        nrows: int = 1,
+        ncols: int = 1,
+        figsize: tuple[float, float] = (3.5, 2.5),
+    ) -> None:
+        use_svg_display()
+        self.fig, axes = plt.subplots(nrows, ncols, figsize=figsize)
+        plt.close(self.fig)  # shown through our display handle, not by the inline backend
+        self.axes = [axes] if nrows * ncols == 1 else list(np.ravel(axes))
+        self.legend = list(legend) if legend else []
+        self.fmts = fmts
+        self.X: list[list[float]] | None = None
+        self.Y: list[list[float]] | None = None
+        self._lines: list = []
+        self._handle = None
+        self._pending = False
+        self._next_draw = 0.0
+        set_axes(self.axes[0], xlabel, ylabel, xlim, ylim, xscale, yscale, None)
+        self._autoscale = xlim is None or ylim is None
+
+    def add(self, x, y) -> None:
+        """Add one point to each series: `y` is a number or a sequence (`None` skips)."""
+        if not hasattr(y, "__len__"):
+            y = [y]
+        n = len(y)
+        if not hasattr(x, "__len__"):
+            x = [x] * n
+        if self.X is None:
+            self.X = [[] for _ in range(n)]
+            self.Y = [[] for _ in range(n)]
+            ax = self.axes[0]
+            for i in range(n):
+                label = self.legend[i] if i < len(self.legend) else None
+                (line,) = ax.plot([], [], self.fmts[i % len(self.fmts)], label=label)
+                self._lines.append(line)
+            if self.legend:
+                ax.legend()
+        for i, (a, b) in enumerate(zip(x, y)):
+            if a is not None and b is not None:
+                self.X[i].append(float(a))
+                self.Y[i].append(float(b))
+        self._pending = True
+        _PENDING.add(self)
+        if time.perf_counter() >= self._next_draw:
+            self.show()
+
+    def show(self) -> None:
+        """Draw the pending points now and update the displayed figure."""
+        if not self._pending:
+            return
+        begin = time.perf_counter()
+        for line, xs, ys in zip(self._lines, self.X, self.Y):
+            line.set_data(xs, ys)
+        if self._autoscale:
+            ax = self.axes[0]
+            ax.relim()
+            ax.autoscale_view()
+        self._pending = False
+        _PENDING.discard(self)
+        if _in_notebook():
+            from IPython.display import display
+
+            if self._handle is None:
+                self._handle = display(self.fig, display_id=True)
+            else:
+                self._handle.update(self.fig)
+        cost = time.perf_counter() - begin
+        self._next_draw = time.perf_counter() + max(self.min_interval, 4 * cost)
+
+
+_PENDING: weakref.WeakSet[Animator] = weakref.WeakSet()
+
+
+def _flush_animators(*_args) -> None:
+    """IPython post-execute hook: draw what any animator has not drawn yet."""
+    for animator in list(_PENDING):
+        animator.show()
+
+
+def _register_flush_hook() -> None:
+    if not _in_notebook():
+        return
+    from IPython import get_ipython
+
+    events = get_ipython().events
+    if _flush_animators not in events.callbacks["post_execute"]:
+        events.register("post_execute", _flush_animators)
+
+
+_register_flush_hook()
+
+__all__ = [
+    "Animator",
+    "plot",
+    "set_axes",
+    "set_figsize",
+    "show_trace",
+    "show_trace_2d",
+    "use_svg_display",
+]

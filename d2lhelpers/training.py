@@ -1,0 +1,261 @@
+"""Training loops and their pieces: models, losses, evaluation, and d2l's trainers.
+
+The loops keep d2l's signatures and printed lines. Where d2l's misbehaves, ours
+does better (each docstring says how): losses are evaluated under `no_grad` and
+vectorised, `train_ch11` does not crash when no evaluation point was reached,
+`evaluate_accuracy_gpu` restores training mode, and `train` applies a custom schedule
+in the epoch it is meant for and keeps metrics on the device between plot points.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+
+import torch
+from torch import nn
+
+from .data import TensorLoader
+from .plotting import Animator
+from .timing import Accumulator, Timer
+
+
+def linreg(X: torch.Tensor, w: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """The linear regression model `Xw + b`."""
+    return torch.matmul(X, w) + b
+
+
+def squared_loss(y_hat: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Squared loss `(y_hat - y)^2 / 2`, element-wise."""
+    return (y_hat - y.reshape(y_hat.shape)) ** 2 / 2
+
+
+def _correct(y_hat: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Number of correct predictions, as a tensor (no host synchronisation)."""
+    if y_hat.ndim > 1 and y_hat.shape[1] > 1:
+        y_hat = y_hat.argmax(dim=1)
+    return (y_hat.type(y.dtype) == y).sum()
+
+
+def accuracy(y_hat: torch.Tensor, y: torch.Tensor) -> float:
+    """Compute the number of correct predictions."""
+    return float(_correct(y_hat, y))
+
+
+def _evaluation_view(data_iter):
+    """Iterate an in-memory loader in order, in large batches; other iterables as they are."""
+    if isinstance(data_iter, TensorLoader):
+        batch = max(data_iter.batch_size, 4096)
+        return data_iter.with_options(
+            batch_size=batch, shuffle=False, max_batches=math.ceil(data_iter.examples() / batch)
+        )
+    return data_iter
+
+
+def evaluate_loss(net: Callable, data_iter, loss: Callable) -> float:
+    """Evaluate the average loss of `net` over `data_iter`, under `no_grad`.
+
+    In-memory loaders are read in order in large batches, so evaluation is fast and
+    draws nothing from the random number generator.
+    """
+    metric = Accumulator(2)  # sum of losses, number of examples
+    with torch.no_grad():
+        for X, y in _evaluation_view(data_iter):
+            out = net(X)
+            y = y.reshape(out.shape)
+            ls = loss(out, y)
+            metric.add(ls.sum(), ls.numel())
+    return metric[0] / metric[1]
+
+
+def evaluate_accuracy_gpu(net: nn.Module, data_iter, device: torch.device | None = None) -> float:
+    """Compute the accuracy of `net` on `data_iter`, on `device` (default: the net's).
+
+    Unlike d2l's, it puts the model back into training mode if it was training.
+    """
+    was_training = isinstance(net, nn.Module) and net.training
+    if isinstance(net, nn.Module):
+        net.eval()
+        if device is None:
+            device = next(iter(net.parameters())).device
+    correct, total = torch.zeros((), dtype=torch.int64, device=device), 0
+    try:
+        with torch.no_grad():
+            for X, y in data_iter:
+                X, y = X.to(device), y.to(device)
+                correct += _correct(net(X), y)
+                total += y.numel()
+    finally:
+        if was_training:
+            net.train()
+    return float(correct) / max(total, 1)
+
+
+def train_2d(
+    trainer: Callable,
+    steps: int = 20,
+    f_grad: Callable | None = None,
+    start: tuple[float, float] = (-5.0, -2.0),
+    verbose: bool = True,
+) -> list[tuple[float, float]]:
+    """Optimise a 2-D objective with a customised `trainer`; return the trajectory.
+
+    `trainer(x1, x2, s1, s2[, f_grad])` returns the new `(x1, x2, s1, s2)`, where
+    `s1, s2` is the optimizer's state. Starts at (-5, -2) with state (0, 0), as d2l.
+    """
+    x1, x2, s1, s2 = start[0], start[1], 0, 0
+    results = [(x1, x2)]
+    for _ in range(steps):
+        if f_grad:
+            x1, x2, s1, s2 = trainer(x1, x2, s1, s2, f_grad)
+        else:
+            x1, x2, s1, s2 = trainer(x1, x2, s1, s2)
+        results.append((x1, x2))
+    if verbose:
+        print(f"epoch {steps}, x1: {float(x1):f}, x2: {float(x2):f}")
+    return results
+
+
+def _fit_regression(
+    step: Callable[[torch.Tensor, torch.Tensor], None],
+    net,
+    loss,
+    data_iter,
+    num_epochs: int,
+    loss_scale: float = 1.0,
+):
+    """Shared loop of `train_ch11` and `train_concise_ch11`.
+
+    Evaluates the full-data loss every 200 examples, as d2l does, and once at the end
+    if no such point was reached. Returns `(cumulative_times, losses)`.
+    """
+    animator = Animator(xlabel="epoch", ylabel="loss", xlim=[0, num_epochs], ylim=[0.22, 0.35])
+    n, timer = 0, Timer()
+    for _ in range(num_epochs):
+        for X, y in data_iter:
+            step(X, y)
+            n += X.shape[0]
+            if n % 200 == 0:
+                timer.stop()
+                animator.add(
+                    n / X.shape[0] / len(data_iter),
+                    (evaluate_loss(net, data_iter, loss) * loss_scale,),
+                )
+                timer.start()
+    timer.stop()
+    if animator.Y is None:
+        animator.add(num_epochs, (evaluate_loss(net, data_iter, loss) * loss_scale,))
+    animator.show()
+    losses = animator.Y[0]
+    print(f"loss: {losses[-1]:.3f}, {timer.sum() / num_epochs:.3f} sec/epoch")
+    return timer.cumsum()[: len(losses)], losses
+
+
+def train_ch11(
+    trainer_fn: Callable,
+    states,
+    hyperparams: dict,
+    data_iter,
+    feature_dim: int,
+    num_epochs: int = 2,
+):
+    """Train linear regression with a from-scratch optimizer `trainer_fn(params, states, hp)`.
+
+    Prints `loss: ..., ... sec/epoch`, where sec/epoch counts training time only (d2l's
+    drops the time after the last evaluation). Returns `(cumulative_times, losses)`.
+    """
+    w = torch.normal(mean=0.0, std=0.01, size=(feature_dim, 1), requires_grad=True)
+    b = torch.zeros((1), requires_grad=True)
+
+    def net(X):
+        return linreg(X, w, b)
+
+    def step(X, y):
+        squared_loss(net(X), y).mean().backward()
+        trainer_fn([w, b], states, hyperparams)
+
+    return _fit_regression(step, net, squared_loss, data_iter, num_epochs)
+
+
+def train_concise_ch11(trainer_fn: Callable, hyperparams: dict, data_iter, num_epochs: int = 4):
+    """Train linear regression with a `torch.optim` class, e.g. `torch.optim.SGD`.
+
+    The input width comes from the data (d2l's assumes 5). Returns
+    `(cumulative_times, losses)`; d2l's returns nothing.
+    """
+    feature_dim = next(iter(data_iter))[0].shape[1]
+    net = nn.Sequential(nn.Linear(feature_dim, 1))
+    nn.init.normal_(net[0].weight, std=0.01)
+    optimizer = trainer_fn(net.parameters(), **hyperparams)
+    loss = nn.MSELoss(reduction="none")
+
+    def step(X, y):
+        optimizer.zero_grad()
+        out = net(X)
+        loss(out, y.reshape(out.shape)).mean().backward()
+        optimizer.step()
+
+    # MSELoss has no 1/2 factor; halve it to compare with squared_loss.
+    return _fit_regression(step, net, loss, data_iter, num_epochs, loss_scale=0.5)
+
+
+def _is_torch_scheduler(scheduler) -> bool:
+    lr_scheduler = torch.optim.lr_scheduler
+    return isinstance(scheduler, (lr_scheduler.LRScheduler, lr_scheduler.ReduceLROnPlateau))
+
+
+def train(
+    net: nn.Module,
+    train_iter,
+    test_iter,
+    num_epochs: int,
+    loss: Callable,
+    trainer: torch.optim.Optimizer,
+    device: torch.device,
+    scheduler=None,
+    legend: Sequence[str] = ("train loss", "train acc", "test acc"),
+) -> dict[str, float]:
+    """Train a classifier, animating train loss, train accuracy and test accuracy.
+
+    `scheduler` is a torch LR scheduler (stepped after each epoch) or a callable
+    `scheduler(epoch) -> lr` (applied before each epoch; d2l's applies it one epoch
+    late). In-memory loaders are moved to `device` once, and metrics stay on the
+    device between plot points, so the loop does not wait on the GPU every batch.
+    Prints the final metrics and returns them as a dict.
+    """
+    net.to(device)
+    if isinstance(train_iter, TensorLoader):
+        train_iter = train_iter.to(device)
+    if isinstance(test_iter, TensorLoader):
+        test_iter = test_iter.to(device)
+    animator = Animator(xlabel="epoch", xlim=[0, num_epochs], legend=list(legend))
+    num_batches = len(train_iter)
+    plot_every = max(1, num_batches // 5)
+    train_loss = train_acc = test_acc = math.nan
+    for epoch in range(num_epochs):
+        if scheduler is not None and not _is_torch_scheduler(scheduler):
+            for group in trainer.param_groups:
+                group["lr"] = scheduler(epoch)
+        net.train()
+        metric = Accumulator(3)  # sum of losses, correct predictions, examples
+        for i, (X, y) in enumerate(train_iter):
+            X, y = X.to(device), y.to(device)
+            trainer.zero_grad()
+            y_hat = net(X)
+            ls = loss(y_hat, y)
+            ls.backward()
+            trainer.step()
+            with torch.no_grad():
+                metric.add(ls * X.shape[0], _correct(y_hat, y), X.shape[0])
+            if (i + 1) % plot_every == 0 or i + 1 == num_batches:
+                train_loss, train_acc = metric[0] / metric[2], metric[1] / metric[2]
+                animator.add(epoch + (i + 1) / num_batches, (train_loss, train_acc, None))
+        test_acc = evaluate_accuracy_gpu(net, test_iter, device)
+        animator.add(epoch + 1, (None, None, test_acc))
+        if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+            scheduler.step(train_loss)
+        elif scheduler is not None and _is_torch_scheduler(scheduler):
+            scheduler.step()
+    animator.show()
+    print(f"train loss {train_loss:.3f}, train acc {train_acc:.3f}, test acc {test_acc:.3f}")
+    return {"train_loss": train_loss, "train_acc": train_acc, "test_acc": test_acc}
