@@ -29,7 +29,12 @@ from .fashion_mnist import read_fashion_mnist
 
 
 def _random_permutation(n: int) -> torch.Tensor:
-    """Draw a permutation exactly as `DataLoader`'s `RandomSampler` does."""
+    """Draw a permutation with the same random draws as iterating `DataLoader(shuffle=True)`.
+
+    A `DataLoader` iterator first draws a base seed for its workers, then its
+    `RandomSampler` draws the seed of the permutation.
+    """
+    torch.empty((), dtype=torch.int64).random_()
     seed = int(torch.empty((), dtype=torch.int64).random_().item())
     generator = torch.Generator()
     generator.manual_seed(seed)

@@ -22,15 +22,19 @@ def refresh(path: Path) -> float:
     """Execute `path`, keep checked outputs only, write it back; return seconds taken."""
     nb = nbformat.read(path, as_version=4)
     begin = time.perf_counter()
-    NotebookClient(nb, timeout=1200, kernel_name="python3",
-                   resources={"metadata": {"path": str(path.parent)}}).execute()
+    NotebookClient(
+        nb, timeout=1200, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
+    ).execute()
     seconds = time.perf_counter() - begin
     for cell in nb.cells:
         if cell.cell_type != "code":
             continue
         if "NBVAL_CHECK_OUTPUT" in cell.source:
-            cell.outputs = [o for o in cell.outputs if o.get("output_type") == "stream"
-                            or "text/plain" in o.get("data", {})]
+            cell.outputs = [
+                o
+                for o in cell.outputs
+                if o.get("output_type") == "stream" or "text/plain" in o.get("data", {})
+            ]
             for o in cell.outputs:
                 if "data" in o:
                     o["data"] = {"text/plain": o["data"]["text/plain"]}

@@ -1,0 +1,78 @@
+"""Shared fixtures: a temporary data root, a loopback HTTP server, the real data files."""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import os
+import shutil
+import socket
+import threading
+from pathlib import Path
+
+import matplotlib
+import pytest
+
+matplotlib.use("Agg")
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def data_dir(tmp_path, monkeypatch) -> Path:
+    """An empty data root, set through D2L_DATA_DIR; the synthetic opt-in is cleared."""
+    root = tmp_path / "data"
+    root.mkdir()
+    monkeypatch.setenv("D2L_DATA_DIR", str(root))
+    monkeypatch.delenv("D2L_SYNTHETIC_DATA", raising=False)
+    monkeypatch.delenv("D2L_EPOCH_FRACTION", raising=False)
+    return root
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args) -> None:
+        pass
+
+
+@pytest.fixture
+def http_root(tmp_path):
+    """Serve a fresh folder on 127.0.0.1; yields (folder, base_url)."""
+    folder = tmp_path / "served"
+    folder.mkdir()
+    handler = functools.partial(_QuietHandler, directory=str(folder))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield folder, f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def dead_url() -> str:
+    """A loopback URL nobody listens on: downloads from it fail at once, as offline."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    return f"http://127.0.0.1:{port}/"
+
+
+def _real_airfoil() -> Path | None:
+    candidates = [REPO.parent / "shared" / "data" / "airfoil_self_noise.dat"]
+    if os.environ.get("D2L_DATA_DIR"):
+        candidates.insert(0, Path(os.environ["D2L_DATA_DIR"]) / "airfoil_self_noise.dat")
+    return next((p for p in candidates if p.exists()), None)
+
+
+_AIRFOIL = _real_airfoil()
+
+
+@pytest.fixture
+def airfoil_root(data_dir) -> Path:
+    """A data root holding a copy of the real airfoil file (from D2L_DATA_DIR or ../shared)."""
+    if _AIRFOIL is None:
+        pytest.skip("the real airfoil file is not on this machine (../shared/data or D2L_DATA_DIR)")
+    shutil.copy(_AIRFOIL, data_dir / "airfoil_self_noise.dat")
+    return data_dir

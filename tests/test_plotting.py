@@ -1,0 +1,100 @@
+import math
+import subprocess
+import sys
+import textwrap
+
+import matplotlib.pyplot as plt
+import nbformat
+import numpy as np
+import torch
+from nbclient import NotebookClient
+from nbformat.v4 import new_code_cell, new_notebook
+
+import d2lhelpers as d2l
+
+
+def test_plot_cycles_formats_beyond_four_series():
+    plt.figure()
+    axes = d2l.plot(
+        np.arange(5),
+        [np.arange(5) * k for k in range(6)],
+        "x",
+        "y",
+        legend=[f"s{k}" for k in range(6)],
+    )
+    assert len(axes.get_lines()) == 6
+    assert axes.get_xlabel() == "x" and len(axes.get_legend().get_texts()) == 6
+    plt.close("all")
+
+
+def test_plot_accepts_tensors_that_require_grad():
+    plt.figure()
+    x = torch.linspace(0, 1, 5, requires_grad=True)
+    axes = d2l.plot(x, [x * 2])
+    assert np.allclose(axes.get_lines()[0].get_ydata(), np.linspace(0, 2, 5))
+    plt.close("all")
+
+
+def test_show_trace_draws_curve_and_iterates():
+    plt.figure()
+    axes = d2l.show_trace([10.0, 6.0, 3.6], lambda x: x**2)
+    curve, trace = axes.get_lines()
+    assert list(trace.get_xdata()) == [10.0, 6.0, 3.6]
+    assert trace.get_ydata()[0] == 100.0
+    plt.close("all")
+
+
+def test_show_trace_2d_plots_a_diverged_run(capsys):
+    plt.figure()
+    results = [(-5.0, -2.0), (10.0, 4.0), (math.inf, 8.0), (math.nan, math.nan)]
+    ax = d2l.show_trace_2d(lambda x1, x2: x1**2 + x2**2, results)
+    assert list(ax.get_lines()[0].get_xdata()) == [-5.0, 10.0]
+    assert "diverged" in ax.get_title()
+    assert "The run diverged" in capsys.readouterr().out
+    plt.close("all")
+
+
+def test_animator_records_series_and_skips_none():
+    animator = d2l.Animator(legend=["a", "b"])
+    animator.add(1, (0.5, None))
+    animator.add([2, 2], [0.25, 0.75])
+    animator.show()
+    assert animator.X == [[1.0, 2.0], [2.0]] and animator.Y == [[0.5, 0.25], [0.75]]
+    line_a, line_b = animator.axes[0].get_lines()
+    assert list(line_a.get_ydata()) == [0.5, 0.25] and list(line_b.get_xdata()) == [2.0]
+
+
+def test_animator_in_a_script_prints_nothing():
+    code = textwrap.dedent("""
+        import d2lhelpers as d2l
+        a = d2l.Animator(xlabel="epoch", legend=["loss"])
+        for i in range(50):
+            a.add(i, i * 0.1)
+        a.show()
+        print("done", len(a.Y[0]))
+    """)
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "done 50\n"
+    assert "Figure" not in result.stderr
+
+
+def test_animator_in_a_kernel_keeps_one_final_figure():
+    cell = textwrap.dedent("""
+        import d2lhelpers as d2l
+        a = d2l.Animator(xlabel="step", ylabel="value", legend=["a", "b"])
+        for i in range(2000):
+            a.add(i, (i, None if i % 2 else -i))
+        print("points", len(a.X[0]), len(a.X[1]))
+    """)
+    nb = new_notebook(cells=[new_code_cell(cell), new_code_cell("print(a._pending)")])
+    NotebookClient(nb, timeout=300, kernel_name="python3").execute()
+    outputs = nb.cells[0].outputs
+    figures = [o for o in outputs if o.output_type == "display_data"]
+    texts = "".join(o.get("text", "") for o in outputs if o.output_type == "stream")
+    assert len(figures) == 1 and "image/svg+xml" in figures[0].data
+    assert texts == "points 2000 1000\n" and "<Figure" not in texts
+    assert nb.cells[1].outputs[0].text == "False\n"  # flushed when the cell finished
+    assert nbformat.validate(nb) is None

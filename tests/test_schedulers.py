@@ -1,0 +1,76 @@
+import math
+
+import pytest
+import torch
+
+import d2lhelpers as d2l
+from d2lhelpers import schedulers
+
+
+def _optimizer(lr=0.5):
+    return torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=lr)
+
+
+def test_square_root():
+    s = schedulers.SquareRootScheduler(lr=0.1)
+    assert s(0) == pytest.approx(0.1) and s(3) == pytest.approx(0.05)
+
+
+def test_factor_is_a_pure_function_of_the_epoch():
+    s = schedulers.FactorScheduler(factor=0.9, stop_factor_lr=1e-2, base_lr=2.0)
+    first = [s(t) for t in range(60)]
+    assert first == [s(t) for t in range(60)]
+    assert first[0] == 2.0 and first[1] == pytest.approx(1.8) and first[-1] == 1e-2
+
+
+def test_multi_factor_matches_multistep_lr():
+    s = schedulers.MultiFactorScheduler(steps=[15, 30], factor=0.5, base_lr=0.5)
+    opt = _optimizer(0.5)
+    torch_s = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=[15, 30], gamma=0.5)
+    for epoch in range(40):
+        assert opt.param_groups[0]["lr"] == pytest.approx(s(epoch), abs=1e-12)
+        opt.step()
+        torch_s.step()
+
+
+def test_cosine_matches_cosine_annealing_and_holds_after_the_end():
+    s = schedulers.CosineScheduler(max_update=20, base_lr=0.3, final_lr=0.01)
+    opt = _optimizer(0.3)
+    torch_s = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=20, eta_min=0.01)
+    for epoch in range(21):
+        assert opt.param_groups[0]["lr"] == pytest.approx(s(epoch), abs=1e-12)
+        opt.step()
+        torch_s.step()
+    assert s(25) == 0.01
+
+
+def test_cosine_warmup_rises_linearly():
+    s = schedulers.CosineScheduler(
+        20, warmup_steps=5, base_lr=0.3, final_lr=0.01, warmup_begin_lr=0.0
+    )
+    assert [s(t) for t in range(6)] == pytest.approx([0, 0.06, 0.12, 0.18, 0.24, 0.3])
+    assert s(5 + 15 / 2) == pytest.approx(0.01 + 0.29 * (1 + math.cos(math.pi / 2)) / 2)
+
+
+def test_cosine_rejects_warmup_longer_than_the_schedule():
+    with pytest.raises(ValueError, match="must exceed warmup_steps"):
+        schedulers.CosineScheduler(5, warmup_steps=5)
+
+
+@pytest.mark.parametrize(
+    "schedule",
+    [
+        schedulers.SquareRootScheduler(0.1),
+        schedulers.FactorScheduler(0.9, 1e-3, 0.1),
+        schedulers.MultiFactorScheduler([2, 4], 0.5, 0.1),
+        schedulers.CosineScheduler(6, 0.1, 0.0, 2, 0.01),
+    ],
+)
+def test_any_schedule_wraps_as_a_torch_scheduler(schedule):
+    opt = _optimizer(123.0)
+    wrapped = d2l.ScheduleLR(opt, schedule)
+    assert isinstance(wrapped, torch.optim.lr_scheduler.LRScheduler)
+    for epoch in range(8):
+        assert opt.param_groups[0]["lr"] == pytest.approx(schedule(epoch))
+        opt.step()
+        wrapped.step()
