@@ -152,6 +152,19 @@ def show_trace(results: Sequence[float], f: Callable):
     )
 
 
+def _view(lo: float, hi: float, points: np.ndarray) -> tuple[float, float, bool]:
+    """Widen the box [lo, hi] to the points, by at most one box width per side.
+
+    Returns the view and whether some point lies beyond it.
+    """
+    width = hi - lo
+    if points.size == 0:
+        return lo, hi, False
+    view_lo = max(min(lo, points.min()), lo - width)
+    view_hi = min(max(hi, points.max()), hi + width)
+    return view_lo, view_hi, bool(points.min() < view_lo or points.max() > view_hi)
+
+
 def show_trace_2d(
     f: Callable,
     results: Sequence[tuple[float, float]],
@@ -161,30 +174,40 @@ def show_trace_2d(
 ):
     """Plot a 2-D trajectory `results` over the contour lines of `f(x1, x2)`.
 
-    `xlim` and `ylim` set the contour grid (d2l's fixed box by default). A trajectory
-    that reached inf or NaN is plotted up to its last finite point, with a note that the
-    run diverged; d2l's raises an error instead.
+    `xlim` and `ylim` give the box to draw (d2l's fixed box by default); the view
+    grows to follow a trajectory that leaves it, by at most one box width per side,
+    so the contours stay readable. A trajectory that runs further is marked as
+    diverging, and one that reached inf or NaN is plotted up to its last finite point
+    with a printed note; d2l's raises an error or squashes the contours instead.
     """
     pts = np.array([(float(a), float(b)) for a, b in results], dtype=float).reshape(-1, 2)
     finite = np.isfinite(pts).all(axis=1)
     first_bad = int(np.argmin(finite)) if not finite.all() else len(pts)
     shown = pts[:first_bad]
+    x_lo, x_hi, x_out = _view(*xlim, shown[:, 0])
+    y_lo, y_hi, y_out = _view(*ylim, shown[:, 1])
     if ax is None:
         set_figsize()
         ax = plt.gca()
-    ax.plot(shown[:, 0], shown[:, 1], "-o", color="#ff7f0e", markersize=4)
     x1, x2 = torch.meshgrid(
-        torch.linspace(xlim[0], xlim[1], 120), torch.linspace(ylim[0], ylim[1], 120), indexing="ij"
+        torch.linspace(x_lo, x_hi, 160), torch.linspace(y_lo, y_hi, 160), indexing="ij"
     )
-    ax.contour(x1.numpy(), x2.numpy(), _to_numpy(f(x1, x2)), colors="#1f77b4", levels=12)
+    ax.contour(
+        x1.numpy(), x2.numpy(), _to_numpy(f(x1, x2)), colors="#1f77b4", levels=12, linewidths=0.8
+    )
+    ax.plot(shown[:, 0], shown[:, 1], "-o", color="#ff7f0e", markersize=3, linewidth=1.2)
+    ax.set_xlim(x_lo, x_hi)
+    ax.set_ylim(y_lo, y_hi)
     ax.set_xlabel("x1")
     ax.set_ylabel("x2")
     if first_bad < len(pts):
-        ax.set_title(f"diverged after step {first_bad - 1}", color="#d62728", fontsize=9)
+        ax.set_title(f"diverged: inf/NaN at step {first_bad}", color="#d62728", fontsize=9)
         print(
             f"The run diverged: the iterate became inf or NaN at step {first_bad}; "
             f"plotting the {first_bad} finite points. Try a smaller learning rate."
         )
+    elif x_out or y_out:
+        ax.set_title("diverging: the trajectory leaves the plot", color="#d62728", fontsize=9)
     return ax
 
 
@@ -228,6 +251,9 @@ class Animator:
         self._pending = False
         self._next_draw = 0.0
         set_axes(self.axes[0], xlabel, ylabel, xlim, ylim, xscale, yscale, None)
+        # set_xlim(None) / set_ylim(None) switch autoscaling off; keep it on for an open axis
+        self.axes[0].set_autoscalex_on(xlim is None)
+        self.axes[0].set_autoscaley_on(ylim is None)
         self._autoscale = xlim is None or ylim is None
 
     def add(self, x, y) -> None:

@@ -54,6 +54,23 @@ def test_show_trace_2d_plots_a_diverged_run(capsys):
     plt.close("all")
 
 
+def test_show_trace_2d_keeps_the_view_readable_when_a_run_escapes():
+    plt.figure()
+    results = [(-5.0, -2.0), (-4.0, 3.0), (-3.0, -1673.0)]
+    ax = d2l.show_trace_2d(lambda x1, x2: x1**2 + x2**2, results)
+    assert ax.get_xlim() == (-5.5, 1.0)
+    assert ax.get_ylim() == (-7.0, 3.0)  # grown to the points, by at most one box height
+    assert "diverging" in ax.get_title()
+    plt.close("all")
+
+
+def test_show_trace_2d_grows_the_view_to_a_nearby_trajectory():
+    plt.figure()
+    ax = d2l.show_trace_2d(lambda x1, x2: x1**2 + x2**2, [(-5.0, -2.0), (1.5, 0.5)])
+    assert ax.get_xlim() == (-5.5, 1.5) and ax.get_title() == ""
+    plt.close("all")
+
+
 def test_animator_records_series_and_skips_none():
     animator = d2l.Animator(legend=["a", "b"])
     animator.add(1, (0.5, None))
