@@ -31,13 +31,13 @@ def slider(
     )
 
 
-def explore(draw: Callable[..., None], **controls: widgets.ValueWidget) -> widgets.VBox:
+def explore(draw: Callable[..., None], **controls: widgets.ValueWidget) -> None:
     """Show `controls` above an output area filled by `draw(**values)`; redraw on change.
 
     `draw` makes its matplotlib figure (and may print); the figure is shown inside
-    the output area. Returns the box, whose first child holds the controls.
+    the output area. Nothing is returned, so a call at the end of a cell shows the
+    widget once; keep references to the controls to read or set them from code.
     """
     out = widgets.interactive_output(draw, controls)
-    box = widgets.VBox([widgets.HBox(list(controls.values())), out])
-    display(box)
-    return box
+    row = widgets.HBox(list(controls.values()), layout=widgets.Layout(flex_flow="row wrap"))
+    display(widgets.VBox([row, out]))

@@ -13,8 +13,8 @@ def test_explore_draws_once_and_again_when_a_slider_moves():
     calls = []
     lr = d2l.slider(0.4, 0.01, 1.0, 0.01, "learning rate η")
     beta = d2l.slider(0.5, 0.0, 0.99, 0.01, "momentum β")
-    box = d2l.explore(lambda lr, beta: calls.append((lr, beta)), lr=lr, beta=beta)
+    result = d2l.explore(lambda lr, beta: calls.append((lr, beta)), lr=lr, beta=beta)
     assert calls == [(0.4, 0.5)]
     lr.value = 0.6
     assert calls[-1] == (0.6, 0.5)
-    assert list(box.children[0].children) == [lr, beta]
+    assert result is None  # returning the box would show it twice at the end of a cell
