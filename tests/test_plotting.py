@@ -115,3 +115,13 @@ def test_animator_in_a_kernel_keeps_one_final_figure():
     assert texts == "points 2000 1000\n" and "<Figure" not in texts
     assert nb.cells[1].outputs[0].text == "False\n"  # flushed when the cell finished
     assert nbformat.validate(nb) is None
+
+
+def test_animator_rescales_an_open_axis():
+    animator = d2l.Animator(xlabel="epoch", xlim=[0, 10], legend=["loss"])
+    animator.add(1, 2.5)
+    animator.add(2, 4.0)
+    animator.show()
+    ax = animator.axes[0]
+    assert ax.get_xlim() == (0.0, 10.0)
+    assert ax.get_ylim()[1] >= 4.0
