@@ -4,8 +4,8 @@ Usage: python tools/refresh_outputs.py chapters/04_momentum.ipynb [...]
 
 Each notebook runs top to bottom in a fresh kernel (from chapters/, as nbval runs
 it). Cells marked `# NBVAL_CHECK_OUTPUT` keep their text outputs, which nbval then
-compares on every test run; every other output is cleared, so the repository holds
-no stale figures and learners see the results their own run produces.
+compares on every test run; every other output (and saved widget state) is cleared,
+so the repository holds no stale figures and learners see the results their own run produces.
 """
 
 from __future__ import annotations
@@ -43,6 +43,7 @@ def refresh(path: Path) -> float:
             cell.outputs = []
             cell.execution_count = None
         cell.metadata.pop("execution", None)
+    nb.metadata.pop("widgets", None)  # saved widget state would hold stale figures
     nbformat.write(nb, path)
     return seconds
 
