@@ -26,10 +26,28 @@ def test_every_requirement_has_a_lower_bound():
 
 def test_readme_documents_the_two_commands_and_data_settings():
     readme = (REPO / "README.md").read_text()
-    for needle in ("make lab", "make test", "D2L_DATA_DIR", "D2L_SYNTHETIC_DATA",
-                   "D2L_EPOCH_FRACTION"):
+    for needle in (
+        "make lab",
+        "make test",
+        "D2L_DATA_DIR",
+        "D2L_SYNTHETIC_DATA",
+        "D2L_EPOCH_FRACTION",
+    ):
         assert needle in readme, needle
 
 
 def test_ci_runs_the_readme_test_command():
     assert "make test" in (REPO / ".ci" / "run").read_text()
+
+
+def test_every_chapter_opens_with_the_same_colab_cell():
+    import nbformat
+
+    chapters = sorted((REPO / "chapters").glob("*.ipynb"))
+    first_code = [
+        next(c.source for c in nbformat.read(p, as_version=4).cells if c.cell_type == "code")
+        for p in chapters
+    ]
+    assert len(chapters) >= 11
+    assert all(src == first_code[0] for src in first_code), [p.name for p in chapters]
+    assert "google.colab" in first_code[0] and "pip install" in first_code[0]
