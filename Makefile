@@ -25,6 +25,20 @@ test: $(STAMP)
 	$(BIN)/ruff check d2lhelpers tests chapters
 	$(BIN)/python -m pytest
 
+# Side by side with PyPI's d2l 1.0.3 (bench/run.py; results in bench/RESULTS.md). d2l is
+# installed without its pinned dependencies; the bench extra holds what its helpers import.
+# Its `course` workload runs the notebooks as `make test` does, with the same epoch fraction.
+BENCH_STAMP := $(VENV)/.bench-installed
+
+$(BENCH_STAMP): $(STAMP) pyproject.toml
+	$(BIN)/python -m pip install --quiet -e '.[bench]'
+	$(BIN)/python -m pip install --quiet --no-deps d2l==1.0.3
+	@touch $(BENCH_STAMP)
+
+bench: export D2L_EPOCH_FRACTION ?= 0.05
+bench: $(BENCH_STAMP)
+	$(BIN)/python bench/run.py
+
 lint: $(STAMP)
 	$(BIN)/ruff check d2lhelpers tests chapters
 	$(BIN)/ruff format --check d2lhelpers tests

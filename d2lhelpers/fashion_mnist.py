@@ -2,7 +2,9 @@
 
 The real files live at `<data root>/FashionMNIST/raw/*-idx?-ubyte.gz` (torchvision's
 layout). They are parsed straight into uint8 tensors, with no per-image PIL work,
-and kept in memory for the rest of the session.
+and kept in memory for the rest of the session. The first read of a gzip file also
+leaves an uncompressed copy beside it (hidden, named after the file's size and
+modification time), so later sessions skip the inflating, as torchvision does.
 
 Where the real images cannot be had (offline machines, CI) and the caller opted in
 with `D2L_SYNTHETIC_DATA=1`, a synthetic stand-in with the same shapes and IDX format
@@ -50,15 +52,65 @@ def read_idx(path: str | os.PathLike) -> torch.Tensor:
     return _read_idx_cached(str(path), stat.st_mtime_ns, stat.st_size)
 
 
+def _plain_copy(path: str, mtime_ns: int, size: int) -> Path:
+    """Where the uncompressed copy of the gzip file `path`, in its current version, is kept."""
+    gz = Path(path)
+    return gz.with_name(f".{gz.name[:-3]}.{size}-{mtime_ns}.idx")
+
+
+def _read_plain_copy(path: str, mtime_ns: int, size: int) -> torch.Tensor | None:
+    """Parse the uncompressed copy of `path` if there is a sound one (it is dropped if not)."""
+    plain = _plain_copy(path, mtime_ns, size)
+    try:
+        with open(plain, "rb") as f:
+            raw = bytearray(os.fstat(f.fileno()).st_size)
+            f.readinto(raw)
+        return _parse_idx(raw, str(plain), "")
+    except FileNotFoundError:
+        return None
+    except (OSError, IDXError):
+        plain.unlink(missing_ok=True)
+        return None
+
+
+def _write_plain_copy(path: str, mtime_ns: int, size: int, raw: bytes) -> None:
+    """Keep an uncompressed copy beside `path` (as torchvision does), replacing older ones."""
+    plain = _plain_copy(path, mtime_ns, size)
+    for old in plain.parent.glob(f".{Path(path).name[:-3]}.*.idx"):
+        old.unlink(missing_ok=True)
+    tmp = plain.with_name(f"{plain.name}.{os.getpid()}.part")
+    try:
+        tmp.write_bytes(raw)
+        os.replace(tmp, plain)
+    except OSError:  # a read-only data root: decompress every session instead
+        tmp.unlink(missing_ok=True)
+
+
 @functools.lru_cache(maxsize=8)
 def _read_idx_cached(path: str, _mtime_ns: int, _size: int) -> torch.Tensor:
+    """Parse `path`; a gzip file is inflated once and then read from its uncompressed copy.
+
+    Inflating the 47 MB of training images costs about 0.3 s at every session start;
+    reading the copy costs a few milliseconds.
+    """
+    compressed = path.endswith(".gz")
+    if compressed and (tensor := _read_plain_copy(path, _mtime_ns, _size)) is not None:
+        return tensor
     fix = f"Delete {path} and run again to download it afresh, or replace it by hand."
     try:
-        opener = gzip.open if path.endswith(".gz") else open
+        opener = gzip.open if compressed else open
         with opener(path, "rb") as f:
             raw = f.read()
     except (OSError, EOFError, zlib.error) as e:
         raise IDXError(f"{path} is not a readable IDX file ({e}). {fix}") from e
+    tensor = _parse_idx(raw, path, fix)
+    if compressed:
+        _write_plain_copy(path, _mtime_ns, _size, raw)
+    return tensor
+
+
+def _parse_idx(raw: bytes | bytearray, path: str, fix: str) -> torch.Tensor:
+    """Check the IDX header and length of `raw` and return its data as a uint8 tensor."""
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
         raise IDXError(f"{path} is not an IDX file of unsigned bytes (bad magic number). {fix}")
     ndim = raw[3]
@@ -72,7 +124,8 @@ def _read_idx_cached(path: str, _mtime_ns: int, _size: int) -> torch.Tensor:
             f"{path} is truncated or padded: {len(raw)} bytes for shape {dims}, "
             f"expected {expected}. {fix}"
         )
-    return torch.frombuffer(bytearray(raw), dtype=torch.uint8, offset=header).reshape(dims)
+    buffer = raw if isinstance(raw, bytearray) else bytearray(raw)  # writable, for torch
+    return torch.frombuffer(buffer, dtype=torch.uint8, offset=header).reshape(dims)
 
 
 def write_idx(path: str | os.PathLike, array: np.ndarray) -> None:

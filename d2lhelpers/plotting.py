@@ -6,9 +6,9 @@ The functions keep d2l's names and signatures. Differences worth knowing:
   fourth, and accepts tensors that require grad.
 - `show_trace_2d` plots the finite part of a diverged trajectory and says it diverged,
   instead of crashing on inf or NaN.
-- `Animator` draws into one figure through one display handle and redraws at most a
-  few times a second; d2l's clears the output and re-plots every point on every
-  `add()`, so 2,000 points take minutes and the output flickers.
+- `Animator` draws into one figure through one display handle and redraws at most
+  every two seconds; d2l's clears the output and re-plots every point on every `add()`,
+  so 2,000 points take minutes and the output flickers.
 """
 
 from __future__ import annotations
@@ -215,14 +215,15 @@ class Animator:
     """Plot data in animation: `add(x, y)` appends points and the figure updates in place.
 
     One figure, shown through one display handle. A redraw happens at most every
-    `min_interval` seconds (longer when drawing is slow, so plotting costs no more
-    than about a fifth of the time), and pending points are always drawn when the
-    notebook cell finishes or `show()` is called, so the final state is on screen.
+    `min_interval` seconds, counted from the figure's creation (longer when drawing
+    is slow, so plotting costs no more than about a tenth of the time), and pending
+    points are always drawn when the notebook cell finishes or `show()` is called,
+    so the final state is on screen and a loop shorter than `min_interval` draws once.
     In a plain Python script nothing is displayed; `animator.fig` holds the figure.
     Under nbval and nbconvert the cell keeps one figure output, the final one.
     """
 
-    min_interval = 0.5
+    min_interval = 2.0
 
     def __init__(
         self,
@@ -249,7 +250,7 @@ class Animator:
         self._lines: list = []
         self._handle = None
         self._pending = False
-        self._next_draw = 0.0
+        self._next_draw = time.perf_counter() + self.min_interval
         set_axes(self.axes[0], xlabel, ylabel, xlim, ylim, xscale, yscale, None)
         # set_xlim(None) / set_ylim(None) switch autoscaling off; keep it on for an open axis
         self.axes[0].set_autoscalex_on(xlim is None)
@@ -303,7 +304,7 @@ class Animator:
             else:
                 self._handle.update(self.fig)
         cost = time.perf_counter() - begin
-        self._next_draw = time.perf_counter() + max(self.min_interval, 4 * cost)
+        self._next_draw = time.perf_counter() + max(self.min_interval, 10 * cost)
 
 
 _PENDING: weakref.WeakSet[Animator] = weakref.WeakSet()

@@ -157,3 +157,22 @@ def test_train_learns_a_separable_problem():
         torch.device("cpu"),
     )
     assert result["test_acc"] > 0.9 and result["train_loss"] < 0.5
+
+
+def test_train_restores_threads_and_memory_format_on_the_cpu():
+    torch.manual_seed(0)
+    X, y = torch.rand(32, 1, 8, 8), torch.randint(0, 2, (32,))
+    loader = d2l.load_array((X, y), 8)
+    net = nn.Sequential(nn.Conv2d(1, 2, 3), nn.Flatten(), nn.Linear(72, 2))
+    threads = torch.get_num_threads()
+    d2l.train(
+        net,
+        loader,
+        loader,
+        2,
+        nn.CrossEntropyLoss(),
+        torch.optim.SGD(net.parameters(), lr=0.1),
+        torch.device("cpu"),
+    )
+    assert torch.get_num_threads() == threads
+    assert net[0].weight.is_contiguous()
