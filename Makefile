@@ -22,7 +22,8 @@ lab: $(STAMP)
 # Test runs shorten Fashion-MNIST epochs (README, Data); learners' runs stay full length.
 test: export D2L_EPOCH_FRACTION ?= 0.05
 test: $(STAMP)
-	$(BIN)/ruff check d2lhelpers tests chapters
+	$(BIN)/ruff check d2lhelpers tests chapters tools bench
+	$(BIN)/ruff format --check d2lhelpers tests chapters tools bench
 	$(BIN)/python -m pytest
 
 # Side by side with PyPI's d2l 1.0.3 (bench/run.py; results in bench/RESULTS.md). d2l is
@@ -40,8 +41,8 @@ bench: $(BENCH_STAMP)
 	$(BIN)/python bench/run.py
 
 lint: $(STAMP)
-	$(BIN)/ruff check d2lhelpers tests chapters
-	$(BIN)/ruff format --check d2lhelpers tests
+	$(BIN)/ruff check d2lhelpers tests chapters tools bench
+	$(BIN)/ruff format --check d2lhelpers tests chapters tools bench
 
 clean-venv:
 	rm -rf $(VENV)
