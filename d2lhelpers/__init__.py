@@ -9,7 +9,8 @@ instead. The modules, one idea each:
 - `timing`: `Timer`, `Accumulator`
 - `devices`: `try_gpu`, `try_all_gpus`
 - `download`: `DATA_HUB`, `download`, `download_extract`, `data_root`
-- `fashion_mnist`: IDX files and the synthetic stand-in
+- `idx`: the IDX file format
+- `fashion_mnist`: find, verify and read Fashion-MNIST
 - `data`: in-memory loaders, `get_data_ch11`, `load_data_fashion_mnist`
 - `training`: models, losses, evaluation, `train_2d`, `train_ch11`, `train`
 - `schedulers`: learning-rate schedules
@@ -61,7 +62,8 @@ from .data import (
 )
 from .devices import cpu, num_gpus, try_all_gpus, try_gpu
 from .download import DATA_HUB, DATA_URL, DownloadError, data_root, download, download_extract
-from .fashion_mnist import TEXT_LABELS, IDXError, fashion_mnist_status, read_fashion_mnist
+from .fashion_mnist import TEXT_LABELS, locate_fashion_mnist, read_fashion_mnist
+from .idx import IDXError
 from .plotting import (
     Animator,
     plot,
@@ -128,7 +130,6 @@ __all__ = [
     "exp",
     "explore",
     "eye",
-    "fashion_mnist_status",
     "float32",
     "get_data_ch11",
     "get_dataloader_workers",
@@ -137,6 +138,7 @@ __all__ = [
     "linspace",
     "load_array",
     "load_data_fashion_mnist",
+    "locate_fashion_mnist",
     "log",
     "matmul",
     "meshgrid",

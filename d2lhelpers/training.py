@@ -5,15 +5,14 @@ does better (each docstring says how): losses are evaluated under `no_grad` and
 vectorised, `train_ch11` does not crash when no evaluation point was reached,
 `evaluate_accuracy_gpu` restores training mode, and `train` applies a custom schedule
 in the epoch it is meant for, keeps metrics on the device between plot points and,
-on the CPU, uses a thread count and memory layout that suit small convolutions.
+on the CPU, uses the memory layout that suits small convolutions. Nothing in the
+loops depends on timing: a seeded run reproduces its numbers.
 """
 
 from __future__ import annotations
 
 import contextlib
 import math
-import os
-import time
 from collections.abc import Callable, Iterator, Sequence
 
 import torch
@@ -203,74 +202,22 @@ def train_concise_ch11(trainer_fn: Callable, hyperparams: dict, data_iter, num_e
     return _fit_regression(step, net, loss, data_iter, num_epochs, loss_scale=0.5)
 
 
-def _cpu_threads() -> int:
-    """One intra-op thread per core but one, at least one (and no more than torch uses)."""
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # macOS, Windows
-        cores = os.cpu_count() or 1
-    return max(1, min(torch.get_num_threads(), cores - 1))
-
-
-class _ThreadChooser:
-    """On the CPU, train each epoch on the faster of all cores and all cores but one.
-
-    PyTorch runs one OpenMP thread per core, and every operator ends at a barrier. On
-    an idle machine that is fastest; once another process wants a core (the notebook
-    server, the browser, another kernel), the barriers wait for descheduled threads
-    and a small convolutional net trains several times slower than on one thread
-    fewer (bench/RESULTS.md). So batches 1 to 4 of every epoch alternate between the
-    two counts, timed, and the rest of the epoch runs on the faster; a clear
-    difference decides after batch 2. A no-op off the CPU and on one core.
-    """
-
-    def __init__(self, device: torch.device) -> None:
-        self.fewer, self.all = _cpu_threads(), torch.get_num_threads()
-        self.active = device.type == "cpu" and self.fewer < self.all
-        self.best: dict[int, float] | None = None
-        if self.active:
-            torch.set_num_threads(self.fewer)  # the safe choice until measured
-
-    def new_epoch(self) -> None:
-        """Measure again: the load on the machine changes from minute to minute."""
-        self.best = {self.fewer: math.inf, self.all: math.inf} if self.active else None
-
-    def before_batch(self, i: int) -> None:
-        """Set the thread count for batch `i` of the epoch and start its clock."""
-        if self.best is not None and 1 <= i <= 4:
-            torch.set_num_threads(self.fewer if i % 2 else self.all)
-            self._begin = time.perf_counter()
-
-    def after_batch(self, i: int) -> None:
-        """Record batch `i`'s time; once measured, keep the faster count for the epoch."""
-        if self.best is None or not 1 <= i <= 4:
-            return
-        n = torch.get_num_threads()
-        self.best[n] = min(self.best[n], time.perf_counter() - self._begin)
-        fewer, all_ = self.best[self.fewer], self.best[self.all]
-        if i == 4 or (i == 2 and max(fewer, all_) > 1.5 * min(fewer, all_)):
-            torch.set_num_threads(self.all if all_ < fewer else self.fewer)
-            self.best = None
-
-
 @contextlib.contextmanager
 def _cpu_training_settings(net: nn.Module, device: torch.device) -> Iterator[None]:
-    """On the CPU, train convolutions channels-last; restore it and the thread count after.
+    """On the CPU, train convolutions channels-last, and restore the layout after.
 
     Channels-last makes oneDNN's small convolutions and max-pooling (LeNet on 28 x 28
-    images) about 1.5x faster. GPUs are left alone.
+    images) about 1.5x faster, with the same result on every run. GPUs are left alone.
     """
     if device.type != "cpu":
         yield
         return
-    threads = torch.get_num_threads()
     convolutional = any(isinstance(m, nn.Conv2d) for m in net.modules())
     if convolutional:
         net.to(memory_format=torch.channels_last)
     try:
         yield
     finally:
-        torch.set_num_threads(threads)
         if convolutional:
             net.to(memory_format=torch.contiguous_format)
 
@@ -297,9 +244,10 @@ def train(
     `scheduler(epoch) -> lr` (applied before each epoch; d2l's applies it one epoch
     late). In-memory loaders are moved to `device` once, and metrics stay on the
     device between plot points, so the loop does not wait on the GPU every batch.
-    On the CPU it trains convolutions channels-last and, each epoch, on whichever of
-    all cores or all but one is faster (both undone afterwards). Prints the final
-    metrics and returns them as a dict.
+    On the CPU it trains convolutions channels-last (undone afterwards). Nothing in
+    the loop depends on timing, so a seeded run gives the same numbers every time on
+    the same machine and thread count. Prints the final metrics, and the speed with
+    the device and thread count it ran on, and returns the metrics as a dict.
     """
     net.to(device)
     device = torch.device(device)
@@ -319,28 +267,28 @@ def _train(net, train_iter, test_iter, num_epochs, loss, trainer, device, schedu
     num_batches = len(train_iter)
     plot_every = max(1, num_batches // 5)
     train_loss = train_acc = test_acc = math.nan
-    threads = _ThreadChooser(device)
+    timer, examples = Timer(), 0
     for epoch in range(num_epochs):
         if scheduler is not None and not _is_torch_scheduler(scheduler):
             for group in trainer.param_groups:
                 group["lr"] = scheduler(epoch)
         net.train()
         metric = Accumulator(3)  # sum of losses, correct predictions, examples
-        threads.new_epoch()
+        timer.start()
         for i, (X, y) in enumerate(train_iter):
-            threads.before_batch(i)
             X, y = X.to(device), y.to(device)
             trainer.zero_grad()
             y_hat = net(X)
             ls = loss(y_hat, y)
             ls.backward()
             trainer.step()
-            threads.after_batch(i)
             with torch.no_grad():
                 metric.add(ls * X.shape[0], _correct(y_hat, y), X.shape[0])
             if (i + 1) % plot_every == 0 or i + 1 == num_batches:
                 train_loss, train_acc = metric[0] / metric[2], metric[1] / metric[2]
                 animator.add(epoch + (i + 1) / num_batches, (train_loss, train_acc, None))
+        timer.stop()
+        examples += int(metric[2])
         test_acc = evaluate_accuracy_gpu(net, test_iter, device)
         animator.add(epoch + 1, (None, None, test_acc))
         if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
@@ -349,4 +297,6 @@ def _train(net, train_iter, test_iter, num_epochs, loss, trainer, device, schedu
             scheduler.step()
     animator.show()
     print(f"train loss {train_loss:.3f}, train acc {train_acc:.3f}, test acc {test_acc:.3f}")
+    where = f"{device} ({torch.get_num_threads()} threads)" if device.type == "cpu" else device
+    print(f"{examples / timer.sum():.1f} examples/sec on {where}")
     return {"train_loss": train_loss, "train_acc": train_acc, "test_acc": test_acc}

@@ -20,12 +20,16 @@ REPO = Path(__file__).resolve().parent.parent
 
 @pytest.fixture
 def data_dir(tmp_path, monkeypatch) -> Path:
-    """An empty data root, set through D2L_DATA_DIR; the synthetic opt-in is cleared."""
+    """An empty data root, set through D2L_DATA_DIR, with no system copy of Fashion-MNIST.
+
+    The per-user cache (where verified files are remembered) is a fresh folder too.
+    """
     root = tmp_path / "data"
     root.mkdir()
     monkeypatch.setenv("D2L_DATA_DIR", str(root))
-    monkeypatch.delenv("D2L_SYNTHETIC_DATA", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.delenv("D2L_EPOCH_FRACTION", raising=False)
+    monkeypatch.setattr("d2lhelpers.fashion_mnist.SYSTEM_DIRS", [])
     return root
 
 

@@ -1,4 +1,6 @@
 import gzip
+import hashlib
+import os
 
 import numpy as np
 import pytest
@@ -6,7 +8,7 @@ import torch
 from torch.utils.data import DataLoader, TensorDataset
 
 import d2lhelpers as d2l
-from d2lhelpers.fashion_mnist import make_synthetic, write_idx
+from d2lhelpers.idx import parse_idx, write_idx
 
 
 def test_load_array_batches_and_dataloader_compatibility():
@@ -59,28 +61,37 @@ def test_get_data_ch11_names_a_broken_airfoil_file(data_dir, monkeypatch):
         d2l.get_data_ch11()
 
 
-# Fashion-MNIST -------------------------------------------------------------
+# Fashion-MNIST: finding and verifying (on tiny IDX files made here) ------------------
 
 
-def _write_fashion(folder, n_train=64, n_test=32):
+def _write_fashion(folder, monkeypatch, n_train=64, n_test=32):
+    """Write four tiny IDX files into `folder` and make them the expected content."""
+    rng = np.random.default_rng(0)
     folder.mkdir(parents=True, exist_ok=True)
-    for prefix, n, seed in (("train", n_train, 0), ("t10k", n_test, 1)):
-        images, labels = make_synthetic(n, seed)
-        write_idx(folder / f"{prefix}-images-idx3-ubyte.gz", images)
-        write_idx(folder / f"{prefix}-labels-idx1-ubyte.gz", labels)
+    for key, n in (("train", n_train), ("test", n_test)):
+        arrays = {
+            f"{key}-images": rng.integers(0, 256, (n, 28, 28), dtype=np.uint8),
+            f"{key}-labels": rng.integers(0, 10, n, dtype=np.uint8),
+        }
+        for name, array in arrays.items():
+            path = folder / d2l.fashion_mnist.FILES[name]
+            write_idx(path, array)
+            digest = hashlib.sha256(gzip.decompress(path.read_bytes())).hexdigest()
+            monkeypatch.setitem(d2l.fashion_mnist.CONTENT_SHA256, name, digest)
 
 
 @pytest.fixture
-def fashion_raw(data_dir):
+def fashion_raw(data_dir, monkeypatch):
     raw = data_dir / "FashionMNIST" / "raw"
-    _write_fashion(raw)
+    _write_fashion(raw, monkeypatch)
     return raw
 
 
 def test_idx_roundtrip(tmp_path):
     array = np.arange(24, dtype=np.uint8).reshape(2, 3, 4)
     write_idx(tmp_path / "a.gz", array)
-    assert torch.equal(d2l.fashion_mnist.read_idx(tmp_path / "a.gz"), torch.from_numpy(array))
+    raw = gzip.decompress((tmp_path / "a.gz").read_bytes())
+    assert torch.equal(parse_idx(raw, "a.gz"), torch.from_numpy(array))
 
 
 @pytest.mark.parametrize(
@@ -90,28 +101,105 @@ def test_idx_roundtrip(tmp_path):
         (gzip.compress(b"\x00\x00\x0d\x01\x00\x00\x00\x01x"), "bad magic number"),
         (gzip.compress(b"\x00\x00\x08\x01\x00\x00\x00\x05abc"), "truncated or padded"),
         (gzip.compress(b"\x00\x00\x08\x03\x00\x00"), "header is incomplete"),
+        (gzip.compress(b"\x00\x00\x08\x03\x00\x00\x00\x00" + bytes(8)), "holds no data"),
     ],
 )
-def test_corrupt_idx_errors_name_the_file(tmp_path, content, message):
-    path = tmp_path / "bad-idx1-ubyte.gz"
+def test_corrupt_idx_errors_name_the_file(fashion_raw, content, message):
+    path = fashion_raw / "t10k-labels-idx1-ubyte.gz"
     path.write_bytes(content)
     with pytest.raises(d2l.IDXError, match=message) as info:
-        d2l.fashion_mnist.read_idx(path)
-    assert str(path) in str(info.value)
+        d2l.load_data_fashion_mnist(16)
+    assert str(path) in str(info.value) and "Delete it" in str(info.value)
 
 
-def test_real_files_are_loaded_as_float_batches(fashion_raw):
+def test_verified_files_are_loaded_as_float_batches(fashion_raw):
     train_iter, test_iter = d2l.load_data_fashion_mnist(16)
     X, y = next(iter(train_iter))
     assert X.shape == (16, 1, 28, 28) and X.dtype == torch.float32 and 0 <= X.min() <= X.max() <= 1
     assert y.dtype == torch.int64 and len(train_iter) == 4 and len(test_iter) == 2
-    assert d2l.fashion_mnist_status() == "real"
+    assert d2l.locate_fashion_mnist()["train-images"] == fashion_raw / "train-images-idx3-ubyte.gz"
 
 
-def test_resize_and_device(fashion_raw):
-    train_iter, _ = d2l.load_data_fashion_mnist(8, resize=32, device="cpu")
-    X, _ = next(iter(train_iter))
-    assert X.shape == (8, 1, 32, 32) and train_iter.device == torch.device("cpu")
+def test_a_file_with_other_content_is_an_error_that_names_it(fashion_raw, monkeypatch):
+    monkeypatch.setitem(d2l.fashion_mnist.CONTENT_SHA256, "test-images", "0" * 64)
+    with pytest.raises(d2l.IDXError, match="not the original Fashion-MNIST file") as info:
+        d2l.load_data_fashion_mnist(16)
+    assert str(fashion_raw / "t10k-images-idx3-ubyte.gz") in str(info.value)
+
+
+def test_any_faithful_copy_is_accepted_whatever_its_gzip_header(fashion_raw):
+    path = fashion_raw / "train-labels-idx1-ubyte.gz"
+    content = gzip.decompress(path.read_bytes())
+    path.write_bytes(gzip.compress(content, compresslevel=9, mtime=12345))
+    d2l.load_data_fashion_mnist(16)
+    path.write_bytes(content)  # uncompressed under the .gz name is not accepted
+    with pytest.raises(d2l.IDXError, match="not a readable IDX file"):
+        d2l.load_data_fashion_mnist(16)
+
+
+def test_a_verified_file_is_remembered_by_size_and_mtime(fashion_raw, monkeypatch):
+    d2l.load_data_fashion_mnist(16)
+    hashed = []
+    real_sha256 = hashlib.sha256
+    monkeypatch.setattr(
+        d2l.fashion_mnist.hashlib, "sha256", lambda data: hashed.append(1) or real_sha256(data)
+    )
+    d2l.fashion_mnist._read_cached.cache_clear()  # as in a new session
+    d2l.load_data_fashion_mnist(16)
+    assert hashed == []
+    path = fashion_raw / "train-labels-idx1-ubyte.gz"
+    os.utime(path, ns=(0, path.stat().st_mtime_ns + 10**9))
+    d2l.load_data_fashion_mnist(16)
+    assert hashed == [1]
+
+
+def test_a_read_only_data_root_works_and_stays_untouched(fashion_raw):
+    before = sorted(p.name for p in fashion_raw.iterdir())
+    for p in [fashion_raw, *fashion_raw.iterdir()]:
+        p.chmod(0o555 if p.is_dir() else 0o444)
+    try:
+        d2l.load_data_fashion_mnist(16)
+    finally:
+        fashion_raw.chmod(0o755)
+    assert sorted(p.name for p in fashion_raw.iterdir()) == before
+
+
+def test_the_data_root_comes_before_system_folders(data_dir, tmp_path, monkeypatch):
+    system = tmp_path / "usr-share"
+    _write_fashion(system, monkeypatch, n_train=48)
+    monkeypatch.setattr(d2l.fashion_mnist, "SYSTEM_DIRS", [system])
+    train_iter, _ = d2l.load_data_fashion_mnist(16)
+    assert len(train_iter.dataset) == 48  # read from the system folder
+    _write_fashion(data_dir / "FashionMNIST" / "raw", monkeypatch, n_train=80)
+    train_iter, _ = d2l.load_data_fashion_mnist(16)
+    assert len(train_iter.dataset) == 80
+
+
+def test_missing_files_are_downloaded_into_the_data_root(data_dir, http_root, monkeypatch):
+    served, base = http_root
+    _write_fashion(served, monkeypatch)
+    for key, name in d2l.fashion_mnist.FILES.items():
+        digest = hashlib.md5((served / name).read_bytes()).hexdigest()
+        monkeypatch.setitem(d2l.DATA_HUB, f"fashion-mnist-{key}", (base + name, digest))
+    train_iter, _ = d2l.load_data_fashion_mnist(16)
+    assert len(train_iter.dataset) == 64
+    assert (data_dir / "FashionMNIST" / "raw" / "train-images-idx3-ubyte.gz").exists()
+
+
+def test_missing_data_is_an_error_that_says_how_to_get_it(data_dir, dead_url, monkeypatch):
+    for key in ("train-images", "train-labels", "test-images", "test-labels"):
+        url, digest = d2l.DATA_HUB[f"fashion-mnist-{key}"]
+        monkeypatch.setitem(
+            d2l.DATA_HUB, f"fashion-mnist-{key}", (dead_url + url.split("/")[-1], digest)
+        )
+    with pytest.raises(FileNotFoundError) as info:
+        d2l.load_data_fashion_mnist(16)
+    message = str(info.value)
+    assert "train-images-idx3-ubyte.gz" in message
+    assert "apt-get install dataset-fashion-mnist" in message
+    assert str(data_dir / "FashionMNIST" / "raw") in message and "D2L_DATA_DIR" in message
+    assert "fashion-mnist.s3-website" not in message  # the URLs tried are the patched ones
+    assert dead_url in message
 
 
 def test_epoch_fraction_shortens_epochs(fashion_raw, monkeypatch, capsys):
@@ -128,51 +216,25 @@ def test_bad_epoch_fraction_is_explained(monkeypatch, value):
         d2l.epoch_fraction()
 
 
-def test_missing_data_without_opt_in_is_an_error_with_instructions(data_dir, dead_url, monkeypatch):
-    for key in ("train-images", "train-labels", "test-images", "test-labels"):
-        url, digest = d2l.DATA_HUB[f"fashion-mnist-{key}"]
-        monkeypatch.setitem(
-            d2l.DATA_HUB, f"fashion-mnist-{key}", (dead_url + url.split("/")[-1], digest)
-        )
-    with pytest.raises(FileNotFoundError) as info:
-        d2l.load_data_fashion_mnist(16)
-    message = str(info.value)
-    assert "train-images-idx3-ubyte.gz" in message and "D2L_SYNTHETIC_DATA=1" in message
-    assert str(data_dir / "FashionMNIST" / "raw") in message
+def test_resize_and_device(fashion_raw):
+    train_iter, _ = d2l.load_data_fashion_mnist(8, resize=32, device="cpu")
+    X, _ = next(iter(train_iter))
+    assert X.shape == (8, 1, 32, 32) and train_iter.device == torch.device("cpu")
 
 
-def test_synthetic_stand_in_needs_opt_in_and_says_so(data_dir, monkeypatch, capsys):
-    monkeypatch.setenv("D2L_SYNTHETIC_DATA", "1")
-    monkeypatch.setattr(
-        d2l.fashion_mnist, "make_synthetic", lambda n, seed: make_synthetic(n // 500, seed)
-    )
-    train_iter, test_iter = d2l.load_data_fashion_mnist(32)
-    out = capsys.readouterr().out
-    assert "SYNTHETIC stand-in" in out and out.count("\n") == 1
-    assert len(train_iter.dataset) == 120 and len(test_iter.dataset) == 20
-    assert (data_dir / "FashionMNIST" / "synthetic-v1" / "train-images-idx3-ubyte.gz").exists()
-    assert not (data_dir / "FashionMNIST" / "raw").exists()
-    assert d2l.fashion_mnist_status() == "synthetic"
+# The real Fashion-MNIST ----------------------------------------------------------------
 
 
-def test_corrupt_real_file_is_an_error_even_with_opt_in(fashion_raw, monkeypatch):
-    monkeypatch.setenv("D2L_SYNTHETIC_DATA", "1")
-    (fashion_raw / "t10k-labels-idx1-ubyte.gz").write_bytes(b"garbage")
-    with pytest.raises(d2l.IDXError, match="t10k-labels-idx1-ubyte.gz"):
-        d2l.load_data_fashion_mnist(16)
-
-
-def test_mismatched_labels_are_an_error(fashion_raw):
-    write_idx(fashion_raw / "train-labels-idx1-ubyte.gz", np.zeros(5, dtype=np.uint8))
-    with pytest.raises(d2l.IDXError, match="labels for 64 images"):
-        d2l.load_data_fashion_mnist(16)
-
-
-def test_synthetic_data_is_learnable_but_noisy():
-    images, labels = make_synthetic(2000, 3)
-    assert images.shape == (2000, 28, 28) and images.dtype == np.uint8
-    assert set(np.unique(labels)) == set(range(10))
-    means = np.stack([images[labels == c].mean(0) for c in range(10)]).reshape(10, -1)
-    nearest = np.argmin(((images.reshape(2000, 1, -1) - means) ** 2).sum(-1), axis=1)
-    accuracy = (nearest == labels).mean()
-    assert 0.5 < accuracy < 0.95, accuracy
+def test_the_real_data_set_loads_offline_from_an_empty_data_root(tmp_path, monkeypatch):
+    """Needs the real files (Debian's dataset-fashion-mnist, or a data root that holds them)."""
+    monkeypatch.setenv("D2L_DATA_DIR", str(tmp_path / "empty"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.delenv("D2L_EPOCH_FRACTION", raising=False)
+    found = d2l.locate_fashion_mnist()
+    missing = [key for key, path in found.items() if path is None]
+    assert not missing, d2l.fashion_mnist.how_to_get_fashion_mnist(missing)
+    train_x, train_y, test_x, test_y = d2l.read_fashion_mnist()
+    assert train_x.shape == (60000, 28, 28) and test_x.shape == (10000, 28, 28)
+    assert torch.bincount(train_y).tolist() == [6000] * 10
+    assert torch.bincount(test_y).tolist() == [1000] * 10
+    assert not (tmp_path / "empty").exists()  # reading wrote nothing into the data root

@@ -30,14 +30,15 @@ def test_readme_documents_the_two_commands_and_data_settings():
         "make lab",
         "make test",
         "D2L_DATA_DIR",
-        "D2L_SYNTHETIC_DATA",
+        "dataset-fashion-mnist",
         "D2L_EPOCH_FRACTION",
     ):
         assert needle in readme, needle
 
 
-def test_ci_runs_the_readme_test_command():
-    assert "make test" in (REPO / ".ci" / "run").read_text()
+def test_ci_runs_the_readme_test_command_with_the_real_data():
+    ci = (REPO / ".ci" / "run").read_text()
+    assert "make test" in ci and "dataset-fashion-mnist" in ci
 
 
 def test_every_chapter_opens_with_the_same_colab_cell():
