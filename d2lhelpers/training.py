@@ -297,6 +297,7 @@ def _train(net, train_iter, test_iter, num_epochs, loss, trainer, device, schedu
             scheduler.step()
     animator.show()
     print(f"train loss {train_loss:.3f}, train acc {train_acc:.3f}, test acc {test_acc:.3f}")
-    where = f"{device} ({torch.get_num_threads()} threads)" if device.type == "cpu" else device
+    threads = torch.get_num_threads()
+    where = f"{device} ({threads} thread{'s' * (threads > 1)})" if device.type == "cpu" else device
     print(f"{examples / timer.sum():.1f} examples/sec on {where}")
     return {"train_loss": train_loss, "train_acc": train_acc, "test_acc": test_acc}
