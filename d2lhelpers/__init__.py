@@ -20,6 +20,8 @@ instead. The modules, one idea each:
   `trajectory_2d`
 - `widgets`: sliders for the notebooks
 - `aliases`: `d2l.arange` and the other tensor aliases the book uses
+- `saved`: what the chapters built and later chapters reuse (`ScratchAdam`), generated
+  from their `#@save` cells by tools/save_cells.py
 """
 
 import matplotlib.pyplot as plt
@@ -106,6 +108,11 @@ from .training import (
     train_concise_ch11,
 )
 from .widgets import explore, slider
+
+# isort: split
+# Last, so that the chapters' saved code finds every helper above as d2l.NAME.
+from . import saved
+from .saved import *  # noqa: F403  (its __all__, which ours extends)
 
 __version__ = "0.1.0"
 
@@ -196,4 +203,5 @@ __all__ = [
     "use_svg_display",
     "zeros",
     "zeros_like",
+    *saved.__all__,
 ]
