@@ -95,7 +95,7 @@ from .training import (
 )
 from .widgets import explore, slider
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
     "DATA_HUB",
