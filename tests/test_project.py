@@ -92,8 +92,10 @@ def _pyproject_lines() -> list[str]:
 
 def test_the_version_is_set_in_one_place():
     lines = _pyproject_lines()
-    assert 'dynamic = ["version"]' in lines
-    assert not [line for line in lines if line.startswith("version =")]
+    start = lines.index("[project]") + 1
+    end = next(i for i in range(start, len(lines)) if lines[i].startswith("["))
+    assert 'dynamic = ["version"]' in lines[start:end]
+    assert not [line for line in lines[start:end] if line.startswith("version")]
     assert 'version = { attr = "d2lhelpers.__version__" }' in lines
     assert re.fullmatch(r"\d+\.\d+\.\d+", _version())
 
