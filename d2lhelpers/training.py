@@ -166,9 +166,9 @@ def train_2d(
     return results
 
 
-def _report_divergence(value: float, epoch: int, step: int, lr: float | None) -> None:
+def _report_divergence(value: float, epoch: int, step: int, lr) -> None:
     """Print the one line that says where a run diverged and what to try."""
-    than = f" than {lr:g}" if lr is not None else ""
+    than = f" than {float(lr):g}" if lr is not None else ""
     print(
         f"Stopped at epoch {epoch + 1}, step {step + 1}: the loss became {value} (the run "
         f"diverged). Try a smaller learning rate{than}."

@@ -173,9 +173,10 @@ def test_train_ch11_stops_at_the_first_non_finite_loss(capsys, animators):
     assert animator.Y in (None, [losses]) and not animator._pending  # plotted, and shown
 
 
-def test_train_concise_ch11_stops_at_the_first_non_finite_loss(capsys, animators):
+@pytest.mark.parametrize("lr", [5.0, torch.tensor(5.0)], ids=["float", "tensor"])
+def test_train_concise_ch11_stops_at_the_first_non_finite_loss(capsys, animators, lr):
     torch.manual_seed(0)
-    times, losses = d2l.train_concise_ch11(torch.optim.SGD, {"lr": 5.0}, _regression_data(), 4)
+    times, losses = d2l.train_concise_ch11(torch.optim.SGD, {"lr": lr}, _regression_data(), 4)
     line = _one_line(capsys.readouterr().out)
     assert line.startswith("Stopped at epoch 1, step ")
     assert line.endswith("Try a smaller learning rate than 5.")
