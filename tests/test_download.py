@@ -238,6 +238,10 @@ def _reset_midway(conn, stop):
     conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # RST
 
 
+def _stall_before_headers(conn, stop):
+    stop.wait(10)
+
+
 def _stall_after_headers(conn, stop):
     conn.sendall(_headers(1000) + b"x" * 10)
     stop.wait(10)
@@ -257,11 +261,12 @@ def _truncate(conn, stop):
     "respond, says",
     [
         (_reset_midway, "broke off after 100 bytes"),
+        (_stall_before_headers, "Could not download f.dat from"),
         (_stall_after_headers, "stalled after 10 bytes"),
         (_trickle, "did not finish within 1 seconds"),
         (_truncate, "incomplete: 500 bytes arrived, the server announced 1000"),
     ],
-    ids=["reset", "stall", "trickle", "truncated"],
+    ids=["reset", "silent", "stall", "trickle", "truncated"],
 )
 def test_network_faults_are_download_errors_naming_file_and_url(
     data_dir, monkeypatch, short_timeouts, respond, says
@@ -275,6 +280,18 @@ def test_network_faults_are_download_errors_naming_file_and_url(
     message = str(info.value)
     assert says in message and "f.dat" in message and base + "f.dat" in message
     assert list(data_dir.iterdir()) == []
+
+
+def test_a_chunked_body_without_content_length_is_saved(data_dir, monkeypatch, short_timeouts):
+    def respond(conn, stop):
+        conn.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n")
+        for part in (b"hello ", b"world"):
+            conn.sendall(b"%x\r\n%s\r\n" % (len(part), part))
+        conn.sendall(b"0\r\n\r\n")
+
+    with _raw_server(respond) as base:
+        _register(monkeypatch, "f", base + "f.dat", b"hello world")
+        assert Path(d2l.download("f")).read_bytes() == b"hello world"
 
 
 def test_downloaded_files_get_the_mode_the_umask_gives(http_root, data_dir, monkeypatch):
