@@ -237,7 +237,7 @@ def train(
     device: torch.device,
     scheduler=None,
     legend: Sequence[str] = ("train loss", "train acc", "test acc"),
-) -> dict[str, float]:
+) -> dict:
     """Train a classifier, animating train loss, train accuracy and test accuracy.
 
     `scheduler` is a torch LR scheduler (stepped after each epoch) or a callable
@@ -247,7 +247,11 @@ def train(
     On the CPU it trains convolutions channels-last (undone afterwards). Nothing in
     the loop depends on timing, so a seeded run gives the same numbers every time on
     the same machine and thread count. Prints the final metrics, and the speed with
-    the device and thread count it ran on, and returns the metrics as a dict.
+    the device and thread count it ran on.
+
+    Returns the final `train_loss`, `train_acc` and `test_acc`, and under `history`
+    their values after every epoch with the rate the epoch trained with (`lr`) and the
+    training seconds so far (`time`, evaluation excluded), for comparing runs.
     """
     net.to(device)
     device = torch.device(device)
@@ -268,10 +272,12 @@ def _train(net, train_iter, test_iter, num_epochs, loss, trainer, device, schedu
     plot_every = max(1, num_batches // 5)
     train_loss = train_acc = test_acc = math.nan
     timer, examples = Timer(), 0
+    history = {key: [] for key in ("train_loss", "train_acc", "test_acc", "lr", "time")}
     for epoch in range(num_epochs):
         if scheduler is not None and not _is_torch_scheduler(scheduler):
             for group in trainer.param_groups:
                 group["lr"] = scheduler(epoch)
+        history["lr"].append(trainer.param_groups[0]["lr"])
         net.train()
         metric = Accumulator(3)  # sum of losses, correct predictions, examples
         timer.start()
@@ -291,6 +297,9 @@ def _train(net, train_iter, test_iter, num_epochs, loss, trainer, device, schedu
         examples += int(metric[2])
         test_acc = evaluate_accuracy_gpu(net, test_iter, device)
         animator.add(epoch + 1, (None, None, test_acc))
+        for key, value in zip(history, (train_loss, train_acc, test_acc)):
+            history[key].append(value)
+        history["time"].append(timer.sum())
         if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
             scheduler.step(train_loss)
         elif scheduler is not None and _is_torch_scheduler(scheduler):
@@ -300,4 +309,9 @@ def _train(net, train_iter, test_iter, num_epochs, loss, trainer, device, schedu
     threads = torch.get_num_threads()
     where = f"{device} ({threads} thread{'s' * (threads > 1)})" if device.type == "cpu" else device
     print(f"{examples / timer.sum():.1f} examples/sec on {where}")
-    return {"train_loss": train_loss, "train_acc": train_acc, "test_acc": test_acc}
+    return {
+        "train_loss": train_loss,
+        "train_acc": train_acc,
+        "test_acc": test_acc,
+        "history": history,
+    }
