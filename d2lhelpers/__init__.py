@@ -12,7 +12,8 @@ instead. The modules, one idea each:
 - `idx`: the IDX file format
 - `fashion_mnist`: find, verify and read Fashion-MNIST
 - `data`: in-memory loaders, `get_data_ch11`, `load_data_fashion_mnist`
-- `training`: models, losses, evaluation, `train_2d`, `train_ch11`, `train`
+- `models`: the networks the chapters train, `lenet`, `mlp`
+- `training`: losses, evaluation, `train_2d`, `train_ch11`, `train`
 - `schedulers`: learning-rate schedules
 - `problems`: 2-D test functions with gradients
 - `widgets`: sliders for the notebooks
@@ -66,6 +67,7 @@ from .devices import cpu, num_gpus, try_all_gpus, try_gpu
 from .download import DATA_HUB, DATA_URL, DownloadError, data_root, download, download_extract
 from .fashion_mnist import TEXT_LABELS, locate_fashion_mnist, read_fashion_mnist
 from .idx import IDXError
+from .models import lenet, mlp
 from .plotting import (
     Animator,
     plot,
@@ -144,11 +146,13 @@ __all__ = [
     "linreg",
     "linspace",
     "load_array",
+    "lenet",
     "load_data_fashion_mnist",
     "locate_fashion_mnist",
     "log",
     "matmul",
     "meshgrid",
+    "mlp",
     "normal",
     "num_gpus",
     "numpy",
