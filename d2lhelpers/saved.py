@@ -25,6 +25,7 @@ def __getattr__(name: str):
 
 # From chapters/08_adam.ipynb
 def yogi(params, states, hyperparams):
+    """Yogi, in the book's from-scratch interface: `states` holds (v, s) per parameter."""
     beta1, beta2 = hyperparams.get("betas", (0.9, 0.999))
     eps, t = hyperparams.get("eps", 1e-3), hyperparams["t"]
     for p, (v, s) in zip(params, states):
