@@ -24,6 +24,23 @@ def __getattr__(name: str):
 
 
 # From chapters/08_adam.ipynb
+def yogi(params, states, hyperparams):
+    """Yogi, in the book's from-scratch interface: `states` holds (v, s) per parameter."""
+    beta1, beta2 = hyperparams.get("betas", (0.9, 0.999))
+    eps, t = hyperparams.get("eps", 1e-3), hyperparams["t"]
+    for p, (v, s) in zip(params, states):
+        with torch.no_grad():
+            g2 = torch.square(p.grad)
+            v[:] = beta1 * v + (1 - beta1) * p.grad
+            s[:] = s + (1 - beta2) * torch.sign(g2 - s) * g2
+            v_hat = v / (1 - beta1**t)
+            s_hat = s / (1 - beta2**t)
+            p[:] -= hyperparams["lr"] * v_hat / (torch.sqrt(s_hat) + eps)
+        p.grad.data.zero_()
+    hyperparams["t"] += 1
+
+
+# From chapters/08_adam.ipynb
 class ScratchAdam(torch.optim.Optimizer):
     """Adam, AdamW and AMSGrad in one optimizer, written from the update rules of chapter 8.
 
@@ -130,4 +147,5 @@ class ScratchAdam(torch.optim.Optimizer):
 
 __all__ = [
     "ScratchAdam",
+    "yogi",
 ]

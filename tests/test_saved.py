@@ -214,3 +214,37 @@ def test_scratch_adam_refuses_sparse_gradients():
     embedding(torch.tensor([1, 2])).sum().backward()
     with pytest.raises(RuntimeError, match="SparseAdam"):
         optimizer.step()
+
+
+# --- yogi, saved by chapter 08 ----------------------------------------------------------
+
+
+def _yogi_steps(gradients, **hyperparams):
+    x = torch.zeros(3, requires_grad=True)
+    states, hyperparams = [(torch.zeros(3), torch.zeros(3))], {"lr": 0.01, "t": 1, **hyperparams}
+    for g in gradients:
+        x.grad = g.clone()
+        d2l.yogi([x], states, hyperparams)
+    return x.detach(), states[0], hyperparams
+
+
+def test_yogi_first_step_equals_adams():
+    g = torch.tensor([0.5, -2.0, 3.0])
+    ours, _, _ = _yogi_steps([g], eps=1e-8)
+    x = torch.zeros(3, requires_grad=True)
+    adam = torch.optim.Adam([x], lr=0.01)
+    x.grad = g.clone()
+    adam.step()
+    torch.testing.assert_close(ours, x.detach(), atol=1e-7, rtol=0)
+
+
+def test_yogi_second_moment_grows_linearly_under_a_constant_gradient():
+    g = torch.tensor([0.5, -2.0, 3.0])
+    _, (_, s), hyperparams = _yogi_steps([g] * 100)
+    torch.testing.assert_close(s, 100 * (1 - 0.999) * g**2, atol=1e-6, rtol=0)
+    assert hyperparams["t"] == 101
+
+
+def test_yogi_needs_the_step_counter():
+    with pytest.raises(KeyError, match="t"):
+        d2l.yogi([torch.zeros(1, requires_grad=True)], [(torch.zeros(1), torch.zeros(1))], {})
