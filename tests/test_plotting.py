@@ -6,6 +6,7 @@ import textwrap
 import matplotlib.pyplot as plt
 import nbformat
 import numpy as np
+import pytest
 import torch
 from nbclient import NotebookClient
 from nbformat.v4 import new_code_cell, new_notebook
@@ -179,3 +180,28 @@ def test_animator_rescales_an_open_axis():
     ax = animator.axes[0]
     assert ax.get_xlim() == (0.0, 10.0)
     assert ax.get_ylim()[1] >= 4.0
+
+
+def test_loss_epochs_are_where_train_ch11_evaluates():
+    assert d2l.plotting.loss_epochs(3, batch_size=10) == [200 / 1500, 400 / 1500, 600 / 1500]
+    assert d2l.plotting.loss_epochs(2, batch_size=1500) == [2.0, 4.0]  # lcm(1500, 200) = 3000
+    assert d2l.plotting.loss_epochs(1, batch_size=100, examples=1000) == [0.2]
+    with pytest.raises(ValueError, match="batch_size >= 1"):
+        d2l.plotting.loss_epochs(3, batch_size=0)
+
+
+def test_show_losses_draws_every_run_on_one_axis_with_the_floor():
+    runs = {"scratch": ([0.1, 0.2], [0.3, 0.25]), "torch": [0.31, 0.26, 0.25]}
+    ax = d2l.show_losses(runs, batch_size={"scratch": 10, "torch": 100}, minimum=0.24)
+    scratch, torch_run = ax.get_lines()[:2]
+    assert list(scratch.get_xdata()) == [200 / 1500, 400 / 1500]
+    assert list(torch_run.get_xdata()) == [200 / 1500, 400 / 1500, 600 / 1500]
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert labels == ["scratch", "torch", "least-squares minimum 0.240"]
+    assert ax.get_xscale() == "log"
+    plt.close("all")
+
+
+def test_show_losses_refuses_no_runs():
+    with pytest.raises(ValueError, match="runs is empty"):
+        d2l.show_losses({})
