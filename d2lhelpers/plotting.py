@@ -22,6 +22,7 @@ import weakref
 from collections.abc import Callable, Sequence
 
 import matplotlib.pyplot as plt
+import matplotlib.ticker as ticker
 import numpy as np
 import torch
 
@@ -338,9 +339,13 @@ def show_losses(
             color="black",
             linestyle=(0, (2, 2)),
             linewidth=1,
-            label=f"least-squares minimum {minimum:.3f}",
+            label=f"least-squares minimum {minimum:.4f}",
         )
     ax.set_xscale(xscale)
+    if xscale == "log":  # ticks at 0.1, 0.2, 0.5, 1, 2, 5, ... written as plain numbers
+        ax.xaxis.set_major_locator(ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
+        ax.xaxis.set_major_formatter(ticker.FuncFormatter(lambda x, _: f"{x:g}"))
+        ax.xaxis.set_minor_formatter(ticker.NullFormatter())
     ax.set_xlabel("epoch" + (" (log scale)" if xscale == "log" else ""))
     ax.set_ylabel("loss")
     ax.grid(True, which="major")

@@ -197,7 +197,7 @@ def test_show_losses_draws_every_run_on_one_axis_with_the_floor():
     assert list(scratch.get_xdata()) == [200 / 1500, 400 / 1500]
     assert list(torch_run.get_xdata()) == [200 / 1500, 400 / 1500, 600 / 1500]
     labels = [t.get_text() for t in ax.get_legend().get_texts()]
-    assert labels == ["scratch", "torch", "least-squares minimum 0.240"]
+    assert labels == ["scratch", "torch", "least-squares minimum 0.2400"]
     assert ax.get_xscale() == "log"
     plt.close("all")
 
