@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 import time
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import matplotlib.ticker as ticker
@@ -304,8 +304,8 @@ def loss_epochs(num_points: int, batch_size: int = 10, examples: int = 1500) -> 
 
 
 def show_losses(
-    runs,
-    batch_size: int | dict = 10,
+    runs: Mapping[str, Sequence[float] | tuple[Sequence[float], Sequence[float]]],
+    batch_size: int | Mapping[str, int] = 10,
     minimum: float | None = None,
     xscale: str = "log",
     title: str | None = None,
@@ -325,12 +325,17 @@ def show_losses(
     """
     if not runs:
         raise ValueError("runs is empty: pass a dict {label: (times, losses)}.")
+    if isinstance(batch_size, Mapping) and set(runs) - set(batch_size):
+        raise ValueError(
+            f"batch_size has no entry for {sorted(set(runs) - set(batch_size))}: give one "
+            "batch size per run, or a single number for all."
+        )
     if ax is None:
         use_svg_display()
         _, ax = plt.subplots(figsize=(6, 2.6))
     for i, (label, run) in enumerate(runs.items()):
         losses = list(run[1]) if isinstance(run, tuple) and len(run) == 2 else list(run)
-        size = batch_size[label] if isinstance(batch_size, dict) else batch_size
+        size = batch_size[label] if isinstance(batch_size, Mapping) else batch_size
         epochs = loss_epochs(len(losses), size, examples)
         ax.plot(epochs, losses, fmts[i % len(fmts)], label=label, linewidth=1.5)
     if minimum is not None:

@@ -202,6 +202,9 @@ def test_show_losses_draws_every_run_on_one_axis_with_the_floor():
     plt.close("all")
 
 
-def test_show_losses_refuses_no_runs():
+def test_show_losses_refuses_no_runs_and_a_missing_batch_size():
     with pytest.raises(ValueError, match="runs is empty"):
         d2l.show_losses({})
+    with pytest.raises(ValueError, match=r"no entry for \['b'\]"):
+        d2l.show_losses({"a": [0.3], "b": [0.3]}, batch_size={"a": 10})
+    plt.close("all")
