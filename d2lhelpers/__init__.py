@@ -5,7 +5,7 @@ helpers used in its optimization chapters, so code written for the book runs her
 Where d2l has a bug or a slow path, the docstring of our version says what we do
 instead. The modules, one idea each:
 
-- `plotting`: figures, `show_trace(_2d)`, `show_run`, `Animator`
+- `plotting`: figures, `show_trace(_2d)`, `show_run`, `show_losses`, `Animator`
 - `timing`: `Timer`, `Accumulator`
 - `devices`: `try_gpu`, `try_all_gpus`
 - `download`: `DATA_HUB`, `download`, `download_extract`, `data_root`
@@ -17,7 +17,7 @@ instead. The modules, one idea each:
 - `schedulers`: learning-rate schedules
 - `problems`: 2-D test functions with gradients
 - `checks`: from-scratch optimizers checked against `torch.optim`: `same_as_torch`,
-  `trajectory_2d`
+  `trajectory_2d`, `least_squares_loss`
 - `widgets`: sliders for the notebooks
 - `aliases`: `d2l.arange` and the other tensor aliases the book uses
 - `saved`: what the chapters built and later chapters reuse (`ScratchAdam`), generated
@@ -58,6 +58,7 @@ from .aliases import (
     zeros_like,
 )
 from .checks import (
+    least_squares_loss,
     max_difference,
     same_as_torch,
     train_linreg,
@@ -82,6 +83,7 @@ from .plotting import (
     plot,
     set_axes,
     set_figsize,
+    show_losses,
     show_run,
     show_trace,
     show_trace_2d,
@@ -154,6 +156,7 @@ __all__ = [
     "get_data_ch11",
     "get_dataloader_workers",
     "int32",
+    "least_squares_loss",
     "linreg",
     "linspace",
     "load_array",
@@ -182,6 +185,7 @@ __all__ = [
     "schedulers",
     "set_axes",
     "set_figsize",
+    "show_losses",
     "show_run",
     "show_trace",
     "show_trace_2d",

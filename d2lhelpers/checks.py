@@ -11,6 +11,8 @@ problem. The check itself is not the lesson, so it lives here, written once:
 - `trajectory_2d` runs a `torch.optim.Optimizer` on a 2-D objective, in float64, and
   returns the trajectory in the form `d2l.train_2d` returns it.
 - `max_difference` compares two parameter lists or two trajectories.
+- `least_squares_loss` is the lowest loss linear regression can reach: the floor under
+  every airfoil loss curve.
 
 Anything that builds an optimizer from a parameter list works as the PyTorch side: a
 `torch.optim` class (`torch.optim.SGD` with keyword arguments, or
@@ -172,6 +174,20 @@ def max_difference(a: Sequence, b: Sequence) -> float:
     return worst
 
 
+def least_squares_loss(data=None) -> float:
+    """The lowest mean squared loss `(Xw + b - y)^2 / 2` any linear model reaches on `data`.
+
+    Solved exactly in float64 (`torch.linalg.lstsq`), it is the floor under every loss
+    curve of linear regression on these data: what an optimizer leaves above it is its
+    own doing. `data` as in `minibatches` (airfoil by default).
+    """
+    X, y = _tensors(data)
+    A = torch.cat([X.double(), torch.ones(len(X), 1, dtype=torch.float64)], dim=1)
+    target = y.double().reshape(-1, 1)
+    solution = torch.linalg.lstsq(A, target).solution
+    return float(((A @ solution - target) ** 2).mean() / 2)
+
+
 def same_as_torch(
     trainer_fn: Callable,
     states,
@@ -227,6 +243,7 @@ def trajectory_2d(
 
 __all__ = [
     "init_linreg_params",
+    "least_squares_loss",
     "max_difference",
     "minibatches",
     "same_as_torch",

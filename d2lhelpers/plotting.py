@@ -7,7 +7,8 @@ The functions keep d2l's names and signatures. Differences worth knowing:
 - `show_trace_2d` plots the finite part of a diverged trajectory and says it diverged,
   instead of crashing on inf or NaN, and redraws its contour lines when the view changes.
 - `show_run` (ours, not d2l's) draws a 2-D run with its final point, a legend and a
-  title: the run-and-plot figure of the chapters, written once.
+  title, and `show_losses` compares the loss curves of several `train_ch11` runs on
+  one axis: the run-and-plot figures of the chapters, written once.
 - `Animator` draws into one figure through one display handle and redraws at most
   every two seconds; d2l's clears the output and re-plots every point on every `add()`,
   so 2,000 points take minutes and the output flickers.
@@ -18,9 +19,10 @@ from __future__ import annotations
 import math
 import time
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import matplotlib.pyplot as plt
+import matplotlib.ticker as ticker
 import numpy as np
 import torch
 
@@ -291,6 +293,78 @@ def _is_scalar(v) -> bool:
     return not hasattr(v, "__len__") or getattr(v, "ndim", None) == 0
 
 
+def loss_epochs(num_points: int, batch_size: int = 10, examples: int = 1500) -> list[float]:
+    """The epochs at which `d2l.train_ch11` (and `train_concise_ch11`) evaluated the loss.
+
+    They evaluate whenever the number of examples processed is a multiple of 200, that
+    is every `lcm(batch_size, 200)` examples; `examples` is the size of one epoch.
+    """
+    if num_points < 0 or batch_size < 1 or examples < 1:
+        raise ValueError(
+            f"need num_points >= 0, batch_size >= 1 and examples >= 1; "
+            f"got {num_points}, {batch_size} and {examples}."
+        )
+    every = math.lcm(batch_size, 200)
+    return [every * (k + 1) / examples for k in range(num_points)]
+
+
+def show_losses(
+    runs: Mapping[str, Sequence[float] | tuple[Sequence[float], Sequence[float]]],
+    batch_size: int | Mapping[str, int] = 10,
+    minimum: float | None = None,
+    xscale: str = "log",
+    title: str | None = None,
+    ax=None,
+    examples: int = 1500,
+    fmts: Sequence[str] = ("-", "--", "-.", ":", "-"),
+):
+    """Compare the loss curves of several `train_ch11` runs on one axis, against epochs.
+
+    `runs` maps a label to what `train_ch11` or `train_concise_ch11` returned, a pair
+    `(times, losses)`, or to the losses alone. `batch_size` is one batch size for all
+    runs or a dict with one per label. `minimum`, if given, is drawn as a dashed line:
+    the lowest loss the model can reach, so the gap above it is what the optimizer leaves.
+    The epoch axis is logarithmic by default, so the early steps, where the curves
+    differ most, take as much room as the long flat end. The legend sits beside the
+    axes, where it hides no curve. Returns the axes.
+    """
+    if not runs:
+        raise ValueError("runs is empty: pass a dict {label: (times, losses)}.")
+    if isinstance(batch_size, Mapping) and set(runs) - set(batch_size):
+        raise ValueError(
+            f"batch_size has no entry for {sorted(set(runs) - set(batch_size))}: give one "
+            "batch size per run, or a single number for all."
+        )
+    if ax is None:
+        use_svg_display()
+        _, ax = plt.subplots(figsize=(6, 2.6))
+    for i, (label, run) in enumerate(runs.items()):
+        losses = list(run[1]) if isinstance(run, tuple) and len(run) == 2 else list(run)
+        size = batch_size[label] if isinstance(batch_size, Mapping) else batch_size
+        epochs = loss_epochs(len(losses), size, examples)
+        ax.plot(epochs, losses, fmts[i % len(fmts)], label=label, linewidth=1.5)
+    if minimum is not None:
+        ax.axhline(
+            minimum,
+            color="black",
+            linestyle=(0, (2, 2)),
+            linewidth=1,
+            label=f"least-squares minimum {minimum:.4f}",
+        )
+    ax.set_xscale(xscale)
+    if xscale == "log":  # ticks at 0.1, 0.2, 0.5, 1, 2, 5, ... written as plain numbers
+        ax.xaxis.set_major_locator(ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
+        ax.xaxis.set_major_formatter(ticker.FuncFormatter(lambda x, _: f"{x:g}"))
+        ax.xaxis.set_minor_formatter(ticker.NullFormatter())
+    ax.set_xlabel("epoch" + (" (log scale)" if xscale == "log" else ""))
+    ax.set_ylabel("loss")
+    ax.grid(True, which="major")
+    if title:
+        ax.set_title(title, fontsize=10)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=8)
+    return ax
+
+
 class Animator:
     """Plot data in animation: `add(x, y)` appends points and the figure updates in place.
 
@@ -426,6 +500,7 @@ _register_flush_hook()
 
 __all__ = [
     "Animator",
+    "loss_epochs",
     "plot",
     "set_axes",
     "set_figsize",

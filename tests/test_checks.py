@@ -200,3 +200,13 @@ def test_same_as_torch_runs_on_the_airfoil_data_by_default(airfoil_root):
     difference = d2l.same_as_torch(sgd, None, {"lr": 0.05}, partial(torch.optim.SGD, lr=0.05))
     wrong = d2l.same_as_torch(sgd, None, {"lr": 0.05}, partial(torch.optim.SGD, lr=0.04))
     assert difference < 1e-5 < 1e-3 < wrong
+
+
+def test_least_squares_loss_is_the_floor_under_every_trained_model():
+    X, y = _data()
+    floor = d2l.least_squares_loss((X, y))
+    w, b = d2l.train_linreg(sgd, None, {"lr": 0.05}, data=(X, y), steps=100)
+    trained = float(d2l.squared_loss(d2l.linreg(X, w, b), y).mean())
+    assert floor <= trained < floor + 0.01
+    true_loss = 0.5 * float(((y - X @ torch.tensor([1.0, -2.0, 0.5])) ** 2).mean())
+    assert 0.95 * true_loss < floor <= true_loss  # the noise of the data, fitted a little

@@ -126,6 +126,17 @@ class _Names(ast.NodeVisitor):
         self.generic_visit(node)
 
 
+def _body(source: str) -> str:
+    """The Python a cell runs in the user namespace, for the name analysis.
+
+    `%%capture` runs its body there (a chapter uses it to hide a training run's figure),
+    so its assignments count; other magics go through IPython's transformer.
+    """
+    if source.startswith("%%capture"):
+        source = source.split("\n", 1)[1] if "\n" in source else ""
+    return TransformerManager().transform_cell(source)
+
+
 def cells_to_run(nb) -> list[int]:
     """The slider cells and the code cells before them that they depend on, in order.
 
@@ -141,7 +152,7 @@ def cells_to_run(nb) -> list[int]:
     for i in code:
         names[i] = _Names()
         try:
-            source = TransformerManager().transform_cell(nb.cells[i].source)
+            source = _body(nb.cells[i].source)
             names[i].visit(ast.parse(source))
         except SyntaxError:
             return code
@@ -319,3 +330,13 @@ def test_sliders_work_with_colab_ipywidgets(chapter: Path, colab_site: Path):
             if not any(_has_figure(v) for v in changed.values()):
                 pytest.fail(f"{what}: the redrawn output has no figure: {list(changed.values())}")
             print(f"{what}: redrawn")
+
+
+def test_cells_to_run_sees_the_names_a_capture_cell_binds():
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_code_cell("%%capture\nresult = 41"),
+        nbformat.v4.new_code_cell("unused = 0"),
+        nbformat.v4.new_code_cell("d2l.explore(lambda lr: print(result + 1), lr=slider)"),
+    ]
+    assert cells_to_run(nb) == [0, 2]

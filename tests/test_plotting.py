@@ -202,3 +202,31 @@ def test_animator_refuses_x_values_that_do_not_match_the_y_values():
     animator = d2l.Animator()
     with pytest.raises(ValueError, match="got 3 x values for 2 y values"):
         animator.add([1, 2, 3], (0.5, 0.6))
+
+
+def test_loss_epochs_are_where_train_ch11_evaluates():
+    assert d2l.plotting.loss_epochs(3, batch_size=10) == [200 / 1500, 400 / 1500, 600 / 1500]
+    assert d2l.plotting.loss_epochs(2, batch_size=1500) == [2.0, 4.0]  # lcm(1500, 200) = 3000
+    assert d2l.plotting.loss_epochs(1, batch_size=100, examples=1000) == [0.2]
+    with pytest.raises(ValueError, match="batch_size >= 1"):
+        d2l.plotting.loss_epochs(3, batch_size=0)
+
+
+def test_show_losses_draws_every_run_on_one_axis_with_the_floor():
+    runs = {"scratch": ([0.1, 0.2], [0.3, 0.25]), "torch": [0.31, 0.26, 0.25]}
+    ax = d2l.show_losses(runs, batch_size={"scratch": 10, "torch": 100}, minimum=0.24)
+    scratch, torch_run = ax.get_lines()[:2]
+    assert list(scratch.get_xdata()) == [200 / 1500, 400 / 1500]
+    assert list(torch_run.get_xdata()) == [200 / 1500, 400 / 1500, 600 / 1500]
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert labels == ["scratch", "torch", "least-squares minimum 0.2400"]
+    assert ax.get_xscale() == "log"
+    plt.close("all")
+
+
+def test_show_losses_refuses_no_runs_and_a_missing_batch_size():
+    with pytest.raises(ValueError, match="runs is empty"):
+        d2l.show_losses({})
+    with pytest.raises(ValueError, match=r"no entry for \['b'\]"):
+        d2l.show_losses({"a": [0.3], "b": [0.3]}, batch_size={"a": 10})
+    plt.close("all")
