@@ -15,6 +15,7 @@ instead. The modules, one idea each:
 - `models`: the networks the chapters train, `lenet`, `mlp`
 - `training`: losses, evaluation, `train_2d`, `train_ch11`, `train`
 - `schedulers`: learning-rate schedules
+- `tuning`: a step-level training loop, search, the learning-rate range test
 - `problems`: 2-D test functions with gradients
 - `widgets`: sliders for the notebooks
 - `aliases`: `d2l.arange` and the other tensor aliases the book uses
@@ -22,7 +23,7 @@ instead. The modules, one idea each:
 
 import matplotlib.pyplot as plt
 
-from . import problems, schedulers
+from . import problems, schedulers, tuning
 from .aliases import (
     abs,
     arange,
@@ -95,17 +96,24 @@ from .training import (
     train_ch11,
     train_concise_ch11,
 )
+from .tuning import (
+    ema_smooth,
+    lr_range_test,
+    scheduler_curve,
+    search_space_samples,
+    suggest_lr,
+    train_steps,
+)
 from .widgets import explore, slider
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "DATA_HUB",
-    "DATA_URL",
-    "TEXT_LABELS",
     "Accumulator",
     "Animator",
     "CosineScheduler",
+    "DATA_HUB",
+    "DATA_URL",
     "DownloadError",
     "FactorScheduler",
     "IDXError",
@@ -113,6 +121,7 @@ __all__ = [
     "Problem2D",
     "ScheduleLR",
     "SquareRootScheduler",
+    "TEXT_LABELS",
     "TensorLoader",
     "Timer",
     "abs",
@@ -126,6 +135,7 @@ __all__ = [
     "data_root",
     "download",
     "download_extract",
+    "ema_smooth",
     "epoch_fraction",
     "evaluate_accuracy_gpu",
     "evaluate_loss",
@@ -136,13 +146,14 @@ __all__ = [
     "get_data_ch11",
     "get_dataloader_workers",
     "int32",
+    "lenet",
     "linreg",
     "linspace",
     "load_array",
-    "lenet",
     "load_data_fashion_mnist",
     "locate_fashion_mnist",
     "log",
+    "lr_range_test",
     "matmul",
     "meshgrid",
     "mlp",
@@ -159,7 +170,9 @@ __all__ = [
     "read_fashion_mnist",
     "reduce_sum",
     "reshape",
+    "scheduler_curve",
     "schedulers",
+    "search_space_samples",
     "set_axes",
     "set_figsize",
     "show_trace",
@@ -168,14 +181,17 @@ __all__ = [
     "slider",
     "squared_loss",
     "stack",
+    "suggest_lr",
     "tanh",
     "tensor",
     "train",
     "train_2d",
     "train_ch11",
     "train_concise_ch11",
+    "train_steps",
     "try_all_gpus",
     "try_gpu",
+    "tuning",
     "use_svg_display",
     "zeros",
     "zeros_like",

@@ -149,8 +149,10 @@ def train_steps(
             if step == num_steps:
                 break
     record["steps"] = step
-    if test_iter is not None and not record["diverged"] and (
-        not record["eval_steps"] or record["eval_steps"][-1] != step
+    if (
+        test_iter is not None
+        and not record["diverged"]
+        and (not record["eval_steps"] or record["eval_steps"][-1] != step)
     ):
         evaluate(step)
     return record
@@ -226,7 +228,9 @@ def suggest_lr(
     the loss is lowest only because it is about to blow up.
     """
     if len(lrs) != len(losses):
-        raise ValueError(f"lrs and losses must have the same length, got {len(lrs)} and {len(losses)}.")
+        raise ValueError(
+            f"lrs and losses must have the same length, got {len(lrs)} and {len(losses)}."
+        )
     if len(lrs) < 2:
         raise ValueError("A range test needs at least two steps to suggest a rate.")
     if any(not lr > 0 for lr in lrs):

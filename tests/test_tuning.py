@@ -194,7 +194,11 @@ def test_suggest_lr_ignores_everything_after_the_loss_diverges():
 
 @pytest.mark.parametrize(
     "lrs, losses, message",
-    [([0.1, 1.0], [1.0], "same length"), ([0.1], [1.0], "two steps"), ([0.0, 1.0], [1, 1], "positive")],
+    [
+        ([0.1, 1.0], [1.0], "same length"),
+        ([0.1], [1.0], "two steps"),
+        ([0.0, 1.0], [1, 1], "positive"),
+    ],
 )
 def test_suggest_lr_rejects_bad_curves(lrs, losses, message):
     with pytest.raises(ValueError, match=message):
