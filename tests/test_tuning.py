@@ -86,7 +86,7 @@ def test_train_steps_records_update_to_weight_ratios_of_each_weight_matrix():
     w_before = net[0].weight.detach().clone()
     record = tuning.train_steps(net, optimizer, train_iter, 1, record_layers=True)
     assert set(record["update_ratio"]) == {"0.weight", "2.weight"}
-    expected = float((net[0].weight - w_before).norm() / w_before.norm())
+    expected = float((net[0].weight.detach() - w_before).norm() / w_before.norm())
     assert record["update_ratio"]["0.weight"] == pytest.approx([expected])
     # SGD moves a weight by lr * gradient, so the ratio is lr * |g| / |w|
     g = record["layer_grad_norm"]["0.weight"][0]
