@@ -70,8 +70,8 @@ def train_steps(
     Before step `t` (counted from 0 over all epochs) the rate is set to `lr_schedule(t)`
     and the momentum (SGD's `momentum`, Adam's `beta1`) to `momentum_schedule(t)`. With
     `clip_norm`, the gradient is rescaled to that total norm when it is longer
-    (`torch.nn.utils.clip_grad_norm_`). With `test_iter` and `eval_every`, the test
-    accuracy is measured every `eval_every` steps and after the last one. With
+    (`torch.nn.utils.clip_grad_norm_`). With `test_iter`, the test accuracy is measured
+    after the last step (unless the run diverged), and every `eval_every` steps if given. With
     `record_layers`, each weight matrix's gradient norm and update-to-weight ratio
     `||w_new - w_old|| / ||w_old||` are recorded too. The run stops early, and is
     marked `diverged`, when a minibatch loss is not finite or exceeds `diverge_loss`.

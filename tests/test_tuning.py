@@ -102,6 +102,14 @@ def test_train_steps_evaluates_every_few_steps_and_after_the_last():
     assert record["test_acc"][-1] == d2l.evaluate_accuracy_gpu(net, test_iter)
 
 
+def test_train_steps_with_a_test_set_alone_evaluates_once_at_the_end():
+    net, train_iter, test_iter = _problem()
+    optimizer = torch.optim.SGD(net.parameters(), lr=0.1)
+    record = tuning.train_steps(net, optimizer, train_iter, 5, test_iter=test_iter)
+    assert record["eval_steps"] == [5]
+    assert record["test_acc"] == [d2l.evaluate_accuracy_gpu(net, test_iter)]
+
+
 def test_train_steps_stops_and_says_so_when_the_loss_diverges():
     net, train_iter, test_iter = _problem()
     optimizer = torch.optim.SGD(net.parameters(), lr=1e4)
