@@ -46,6 +46,16 @@ def _momentum(optimizer: torch.optim.Optimizer) -> float:
     return float(group.get("momentum", math.nan))
 
 
+def _total_norm(grads: list[torch.Tensor]) -> torch.Tensor:
+    """The L2 norm of all gradients together, computed as `clip_grad_norm_` computes it.
+
+    (`torch.nn.utils.get_total_norm` does the same, but only from PyTorch 2.6.)
+    """
+    if not grads:
+        return torch.zeros(())
+    return torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))
+
+
 def _weights(net: nn.Module) -> dict[str, nn.Parameter]:
     """The named weight matrices and kernels of `net` (parameters with two or more axes)."""
     return {name: p for name, p in net.named_parameters() if p.ndim >= 2 and p.requires_grad}
@@ -128,7 +138,7 @@ def train_steps(
                 record["diverged"] = True
                 break
             if clip_norm is None:
-                norm = torch.nn.utils.get_total_norm([p.grad for p in params if p.grad is not None])
+                norm = _total_norm([p.grad for p in params if p.grad is not None])
             else:
                 norm = torch.nn.utils.clip_grad_norm_(params, clip_norm)
             record["grad_norm"].append(float(norm))

@@ -80,6 +80,14 @@ def test_train_steps_records_the_gradient_norm_before_clipping_and_clips():
     assert total == pytest.approx(min(free["grad_norm"][-1], threshold), rel=1e-5)
 
 
+def test_train_steps_measures_the_gradient_norm_as_clip_grad_norm_does():
+    net, train_iter, _ = _problem()
+    optimizer = torch.optim.SGD(net.parameters(), lr=0.0)
+    record = tuning.train_steps(net, optimizer, train_iter, 1)
+    assert record["grad_norm"] == [float(torch.nn.utils.clip_grad_norm_(net.parameters(), 1e9))]
+    assert float(tuning._total_norm([])) == 0.0
+
+
 def test_train_steps_records_update_to_weight_ratios_of_each_weight_matrix():
     net, train_iter, _ = _problem()
     optimizer = torch.optim.SGD(net.parameters(), lr=0.1)
