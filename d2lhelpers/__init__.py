@@ -15,6 +15,7 @@ instead. The modules, one idea each:
 - `models`: the networks the chapters train, `lenet`, `mlp`
 - `training`: losses, evaluation, `train_2d`, `train_ch11`, `train`
 - `schedulers`: learning-rate schedules
+- `tuning`: a step-level training loop, search, the learning-rate range test
 - `problems`: 2-D test functions with gradients
 - `checks`: from-scratch optimizers checked against `torch.optim`: `same_as_torch`,
   `trajectory_2d`, `least_squares_loss`
@@ -26,7 +27,7 @@ instead. The modules, one idea each:
 
 import matplotlib.pyplot as plt
 
-from . import checks, problems, schedulers
+from . import checks, problems, schedulers, tuning
 from .aliases import (
     abs,
     arange,
@@ -109,6 +110,14 @@ from .training import (
     train_ch11,
     train_concise_ch11,
 )
+from .tuning import (
+    ema_smooth,
+    lr_range_test,
+    scheduler_curve,
+    search_space_samples,
+    suggest_lr,
+    train_steps,
+)
 from .widgets import explore, slider
 
 # isort: split
@@ -119,12 +128,11 @@ from .saved import *  # noqa: F403  (its __all__, which ours extends)
 __version__ = "0.2.0"
 
 __all__ = [
-    "DATA_HUB",
-    "DATA_URL",
-    "TEXT_LABELS",
     "Accumulator",
     "Animator",
     "CosineScheduler",
+    "DATA_HUB",
+    "DATA_URL",
     "DownloadError",
     "FactorScheduler",
     "IDXError",
@@ -132,6 +140,7 @@ __all__ = [
     "Problem2D",
     "ScheduleLR",
     "SquareRootScheduler",
+    "TEXT_LABELS",
     "TensorLoader",
     "Timer",
     "abs",
@@ -146,6 +155,7 @@ __all__ = [
     "data_root",
     "download",
     "download_extract",
+    "ema_smooth",
     "epoch_fraction",
     "evaluate_accuracy_gpu",
     "evaluate_loss",
@@ -157,13 +167,14 @@ __all__ = [
     "get_dataloader_workers",
     "int32",
     "least_squares_loss",
+    "lenet",
     "linreg",
     "linspace",
     "load_array",
-    "lenet",
     "load_data_fashion_mnist",
     "locate_fashion_mnist",
     "log",
+    "lr_range_test",
     "matmul",
     "max_difference",
     "meshgrid",
@@ -182,7 +193,9 @@ __all__ = [
     "reduce_sum",
     "reshape",
     "same_as_torch",
+    "scheduler_curve",
     "schedulers",
+    "search_space_samples",
     "set_axes",
     "set_figsize",
     "show_losses",
@@ -193,6 +206,7 @@ __all__ = [
     "slider",
     "squared_loss",
     "stack",
+    "suggest_lr",
     "tanh",
     "tensor",
     "train",
@@ -201,9 +215,11 @@ __all__ = [
     "train_concise_ch11",
     "train_linreg",
     "train_linreg_torch",
+    "train_steps",
     "trajectory_2d",
     "try_all_gpus",
     "try_gpu",
+    "tuning",
     "use_svg_display",
     "zeros",
     "zeros_like",

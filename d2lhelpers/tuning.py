@@ -1,0 +1,305 @@
+"""Tools for tuning an optimizer: a step-level training loop, search, and the range test.
+
+`d2l.train` works epoch by epoch. Tuning needs a finer view: a schedule stepped every
+minibatch, gradient clipping and how often it acts, the gradient norm and the size of
+each update relative to its weights, the test accuracy every few steps (to count the
+steps to a target), and a run that stops as soon as it diverges. `train_steps` records
+all of these, step by step. `search_space_samples` draws random or quasi-random
+(Sobol) hyperparameters, on a log or linear scale, for a tuning study. `lr_range_test`
+and `suggest_lr` are the learning-rate range test and its suggestion rule, stated
+exactly so that it can be tested. `scheduler_curve` reads the rate (and momentum) of
+every step off a torch scheduler without touching the optimizer you train with.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+
+import torch
+from torch import nn
+
+from .data import TensorLoader
+from .training import evaluate_accuracy_gpu
+
+Schedule = Callable[[int], float]
+
+
+def _set_momentum(optimizer: torch.optim.Optimizer, value: float) -> None:
+    """Set SGD's `momentum` or Adam's `beta1` (the first of `betas`) in every group."""
+    for group in optimizer.param_groups:
+        if "betas" in group:
+            group["betas"] = (value, group["betas"][1])
+        elif "momentum" in group:
+            group["momentum"] = value
+        else:
+            raise ValueError(
+                f"{type(optimizer).__name__} has neither 'momentum' nor 'betas'; "
+                "a momentum schedule needs SGD, Adam or another optimizer that has one."
+            )
+
+
+def _momentum(optimizer: torch.optim.Optimizer) -> float:
+    group = optimizer.param_groups[0]
+    if "betas" in group:
+        return float(group["betas"][0])
+    return float(group.get("momentum", math.nan))
+
+
+def _total_norm(grads: list[torch.Tensor]) -> torch.Tensor:
+    """The L2 norm of all gradients together, computed as `clip_grad_norm_` computes it.
+
+    (`torch.nn.utils.get_total_norm` does the same, but only from PyTorch 2.6.)
+    """
+    if not grads:
+        return torch.zeros(())
+    return torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))
+
+
+def _weights(net: nn.Module) -> dict[str, nn.Parameter]:
+    """The named weight matrices and kernels of `net` (parameters with two or more axes)."""
+    return {name: p for name, p in net.named_parameters() if p.ndim >= 2 and p.requires_grad}
+
+
+def train_steps(
+    net: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    train_iter,
+    num_steps: int,
+    loss: Callable | None = None,
+    lr_schedule: Schedule | None = None,
+    momentum_schedule: Schedule | None = None,
+    clip_norm: float | None = None,
+    test_iter=None,
+    eval_every: int | None = None,
+    record_layers: bool = False,
+    diverge_loss: float = 1e3,
+) -> dict:
+    """Train `net` for `num_steps` minibatches and record every step.
+
+    Before step `t` (counted from 0 over all epochs) the rate is set to `lr_schedule(t)`
+    and the momentum (SGD's `momentum`, Adam's `beta1`) to `momentum_schedule(t)`. With
+    `clip_norm`, the gradient is rescaled to that total norm when it is longer
+    (`torch.nn.utils.clip_grad_norm_`). With `test_iter`, the test accuracy is measured
+    after the last step (unless the run diverged), and every `eval_every` steps if given. With
+    `record_layers`, each weight matrix's gradient norm and update-to-weight ratio
+    `||w_new - w_old|| / ||w_old||` are recorded too. The run stops early, and is
+    marked `diverged`, when a minibatch loss is not finite or exceeds `diverge_loss`.
+
+    Returns a dict of per-step lists `loss`, `lr`, `momentum`, `grad_norm` (before
+    clipping) and `clipped`; `eval_steps` and `test_acc`; with `record_layers`,
+    `layer_grad_norm` and `update_ratio` (dicts: weight name -> list); and `steps`
+    (the number of steps taken) and `diverged`.
+    """
+    if num_steps < 1:
+        raise ValueError(f"num_steps must be a positive number of minibatches, got {num_steps}.")
+    if clip_norm is not None and not clip_norm > 0:
+        raise ValueError(f"clip_norm must be a positive gradient norm (or None), got {clip_norm}.")
+    if eval_every is not None and (test_iter is None or eval_every < 1):
+        raise ValueError(
+            f"eval_every={eval_every} needs a test_iter and a positive number of steps."
+        )
+    if len(train_iter) == 0:
+        raise ValueError("train_iter yields no minibatches; check its batch size and data.")
+    loss = loss if loss is not None else nn.CrossEntropyLoss()
+    device = next(net.parameters()).device
+    if isinstance(train_iter, TensorLoader):
+        train_iter = train_iter.to(device)
+    weights = _weights(net) if record_layers else {}
+    params = [p for p in net.parameters() if p.requires_grad]
+    record = {key: [] for key in ("loss", "lr", "momentum", "grad_norm", "clipped")}
+    record.update(eval_steps=[], test_acc=[], steps=0, diverged=False)
+    if record_layers:
+        record["layer_grad_norm"] = {name: [] for name in weights}
+        record["update_ratio"] = {name: [] for name in weights}
+
+    def evaluate(step: int) -> None:
+        record["eval_steps"].append(step)
+        record["test_acc"].append(evaluate_accuracy_gpu(net, test_iter, device))
+
+    net.train()
+    step = 0
+    while step < num_steps and not record["diverged"]:
+        for X, y in train_iter:
+            if lr_schedule is not None:
+                for group in optimizer.param_groups:
+                    group["lr"] = lr_schedule(step)
+            if momentum_schedule is not None:
+                _set_momentum(optimizer, momentum_schedule(step))
+            X, y = X.to(device), y.to(device)
+            optimizer.zero_grad()
+            ls = loss(net(X), y)
+            ls.backward()
+            value = float(ls.detach())
+            record["loss"].append(value)
+            record["lr"].append(optimizer.param_groups[0]["lr"])
+            record["momentum"].append(_momentum(optimizer))
+            if not math.isfinite(value) or value > diverge_loss:
+                record["diverged"] = True
+                break
+            if clip_norm is None:
+                norm = _total_norm([p.grad for p in params if p.grad is not None])
+            else:
+                norm = torch.nn.utils.clip_grad_norm_(params, clip_norm)
+            record["grad_norm"].append(float(norm))
+            record["clipped"].append(clip_norm is not None and float(norm) > clip_norm)
+            if record_layers:
+                before = {name: w.detach().clone() for name, w in weights.items()}
+                for name, w in weights.items():
+                    record["layer_grad_norm"][name].append(float(w.grad.norm()))
+            optimizer.step()
+            if record_layers:
+                with torch.no_grad():
+                    for name, w in weights.items():
+                        ratio = (w - before[name]).norm() / before[name].norm()
+                        record["update_ratio"][name].append(float(ratio))
+            step += 1
+            if eval_every is not None and step % eval_every == 0:
+                evaluate(step)
+            if step == num_steps:
+                break
+    record["steps"] = step
+    if (
+        test_iter is not None
+        and not record["diverged"]
+        and (not record["eval_steps"] or record["eval_steps"][-1] != step)
+    ):
+        evaluate(step)
+    return record
+
+
+def search_space_samples(
+    space: Mapping[str, tuple[float, float, str]],
+    num_trials: int,
+    seed: int = 0,
+    method: str = "quasi",
+) -> list[dict[str, float]]:
+    """Draw `num_trials` hyperparameter settings from `space`, for a tuning study.
+
+    `space` maps each name to `(low, high, scale)`, with `scale` either `"log"` (uniform
+    in `log(value)`, for rates and `1 - beta`) or `"linear"`. `method="quasi"` takes the
+    points of a scrambled Sobol sequence (a low-discrepancy sequence: the first `2^k`
+    points put exactly one point in each of `2^k` equal slices of every axis), as the
+    Deep Learning Tuning Playbook recommends; `method="random"` draws them independently
+    at random. The same `seed` gives the same settings.
+    """
+    if num_trials < 1:
+        raise ValueError(f"num_trials must be a positive integer, got {num_trials}.")
+    if not space:
+        raise ValueError("The search space is empty; give at least one (low, high, scale).")
+    for name, (low, high, scale) in space.items():
+        if scale not in ("log", "linear"):
+            raise ValueError(f"{name}: scale must be 'log' or 'linear', got {scale!r}.")
+        if not low < high:
+            raise ValueError(f"{name}: low ({low}) must be below high ({high}).")
+        if scale == "log" and low <= 0:
+            raise ValueError(f"{name}: a log scale needs low > 0, got {low}.")
+    if method == "quasi":
+        engine = torch.quasirandom.SobolEngine(len(space), scramble=True, seed=seed)
+        unit = engine.draw(num_trials, dtype=torch.float64)
+    elif method == "random":
+        generator = torch.Generator().manual_seed(seed)
+        unit = torch.rand(num_trials, len(space), generator=generator, dtype=torch.float64)
+    else:
+        raise ValueError(f"method must be 'quasi' or 'random', got {method!r}.")
+    trials = []
+    for row in unit.tolist():
+        trial = {}
+        for u, (name, (low, high, scale)) in zip(row, space.items()):
+            if scale == "log":
+                trial[name] = math.exp(math.log(low) + u * (math.log(high) - math.log(low)))
+            else:
+                trial[name] = low + u * (high - low)
+        trials.append(trial)
+    return trials
+
+
+def ema_smooth(values: list[float], beta: float = 0.98) -> list[float]:
+    """The exponential moving average of `values`, corrected for its start at zero (as Adam)."""
+    if not 0 <= beta < 1:
+        raise ValueError(f"beta must be in [0, 1), got {beta}.")
+    average, smoothed = 0.0, []
+    for k, value in enumerate(values):
+        average = beta * average + (1 - beta) * value
+        smoothed.append(average / (1 - beta ** (k + 1)))
+    return smoothed
+
+
+def suggest_lr(
+    lrs: list[float], losses: list[float], beta: float = 0.98, divergence_factor: float = 4.0
+) -> float:
+    """The range test's suggestion: the rate at the smoothed loss's minimum, divided by 10.
+
+    The rule, in full: smooth the minibatch losses with `ema_smooth(losses, beta)`; cut
+    the curve at the first step whose smoothed loss is not finite or exceeds
+    `divergence_factor` times the lowest smoothed loss before it (the test has
+    diverged there); find the step with the lowest smoothed loss before the cut; return
+    its rate divided by 10. The factor 10 steps back from the edge of stability, where
+    the loss is lowest only because it is about to blow up.
+    """
+    if len(lrs) != len(losses):
+        raise ValueError(
+            f"lrs and losses must have the same length, got {len(lrs)} and {len(losses)}."
+        )
+    if len(lrs) < 2:
+        raise ValueError("A range test needs at least two steps to suggest a rate.")
+    if any(not lr > 0 for lr in lrs):
+        raise ValueError("Every rate of a range test must be positive.")
+    smoothed = ema_smooth(losses, beta)
+    best = 0
+    for k, value in enumerate(smoothed):
+        if not math.isfinite(value) or value > divergence_factor * smoothed[best]:
+            break
+        if value < smoothed[best]:
+            best = k
+    return lrs[best] / 10
+
+
+def lr_range_test(
+    net: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    train_iter,
+    num_steps: int,
+    lr_min: float = 1e-5,
+    lr_max: float = 10.0,
+    loss: Callable | None = None,
+) -> dict:
+    """The learning-rate range test: train with rates rising geometrically from `lr_min`.
+
+    Step `k` of `num_steps` uses `lr_min * (lr_max / lr_min) ** (k / (num_steps - 1))`;
+    the run stops when the loss diverges. Returns the record of `train_steps`; pass its
+    `lr` and `loss` to `suggest_lr`. The weights it leaves behind are to be thrown away.
+    """
+    if not 0 < lr_min < lr_max:
+        raise ValueError(f"Need 0 < lr_min < lr_max, got lr_min={lr_min}, lr_max={lr_max}.")
+    if num_steps < 2:
+        raise ValueError(f"A range test needs at least 2 steps, got {num_steps}.")
+    ratio = lr_max / lr_min
+
+    def schedule(step: int) -> float:
+        return lr_min * ratio ** (step / (num_steps - 1))
+
+    return train_steps(net, optimizer, train_iter, num_steps, loss, lr_schedule=schedule)
+
+
+def scheduler_curve(
+    make_scheduler: Callable[[torch.optim.Optimizer], object], num_steps: int, lr: float = 0.1
+) -> tuple[list[float], list[float]]:
+    """The rate and the momentum of each step of a torch scheduler, read off a throwaway SGD.
+
+    `make_scheduler(optimizer)` builds the scheduler (e.g. `OneCycleLR`, which also
+    cycles the momentum). The throwaway optimizer has momentum 0.9 and rate `lr`, so the
+    optimizer you train with is never stepped. Use the lists as `lr_schedule` and
+    `momentum_schedule` of `train_steps` (e.g. `lrs.__getitem__`).
+    """
+    if num_steps < 1:
+        raise ValueError(f"num_steps must be a positive integer, got {num_steps}.")
+    throwaway = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=lr, momentum=0.9)
+    scheduler = make_scheduler(throwaway)
+    lrs, momenta = [], []
+    for _ in range(num_steps):
+        lrs.append(throwaway.param_groups[0]["lr"])
+        momenta.append(throwaway.param_groups[0]["momentum"])
+        throwaway.step()  # torch warns when a scheduler steps before its optimizer
+        scheduler.step()
+    return lrs, momenta
