@@ -163,8 +163,8 @@ def max_difference(a: Sequence, b: Sequence) -> float:
         )
     worst = 0.0
     for p, q in zip(a, b):
-        p = torch.as_tensor(p, dtype=torch.float64)
-        q = torch.as_tensor(q, dtype=torch.float64)
+        p = torch.as_tensor(p).detach().to(torch.float64)  # parameters may require grad
+        q = torch.as_tensor(q).detach().to(torch.float64)
         if p.shape != q.shape:
             raise ValueError(f"cannot compare shapes {tuple(p.shape)} and {tuple(q.shape)}.")
         if not (torch.isfinite(p).all() and torch.isfinite(q).all()):

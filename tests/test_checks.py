@@ -210,3 +210,9 @@ def test_least_squares_loss_is_the_floor_under_every_trained_model():
     assert floor <= trained < floor + 0.01
     true_loss = 0.5 * float(((y - X @ torch.tensor([1.0, -2.0, 0.5])) ** 2).mean())
     assert 0.95 * true_loss < floor <= true_loss  # the noise of the data, fitted a little
+
+
+def test_max_difference_compares_parameters_that_require_grad_without_a_warning(recwarn):
+    a = [torch.ones(2, requires_grad=True)]
+    assert d2l.max_difference(a, [torch.zeros(2)]) == 1.0
+    assert not recwarn.list
