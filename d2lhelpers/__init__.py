@@ -16,6 +16,7 @@ instead. The modules, one idea each:
 - `training`: losses, evaluation, `train_2d`, `train_ch11`, `train`
 - `schedulers`: learning-rate schedules
 - `problems`: 2-D test functions with gradients
+- `race`: several optimizers' trajectories on one 2-D problem, drawn and animated
 - `widgets`: sliders for the notebooks
 - `aliases`: `d2l.arange` and the other tensor aliases the book uses
 """
@@ -76,6 +77,7 @@ from .plotting import (
     use_svg_display,
 )
 from .problems import Problem2D
+from .race import animate_race, draw_contours, draw_race
 from .schedulers import (
     CosineScheduler,
     FactorScheduler,
@@ -117,6 +119,7 @@ __all__ = [
     "Timer",
     "abs",
     "accuracy",
+    "animate_race",
     "arange",
     "argmax",
     "astype",
@@ -124,6 +127,8 @@ __all__ = [
     "cos",
     "cpu",
     "data_root",
+    "draw_contours",
+    "draw_race",
     "download",
     "download_extract",
     "epoch_fraction",
