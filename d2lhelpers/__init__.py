@@ -5,7 +5,7 @@ helpers used in its optimization chapters, so code written for the book runs her
 Where d2l has a bug or a slow path, the docstring of our version says what we do
 instead. The modules, one idea each:
 
-- `plotting`: figures, `show_trace(_2d)`, `Animator`
+- `plotting`: figures, `show_trace(_2d)`, `show_run`, `Animator`
 - `timing`: `Timer`, `Accumulator`
 - `devices`: `try_gpu`, `try_all_gpus`
 - `download`: `DATA_HUB`, `download`, `download_extract`, `data_root`
@@ -17,13 +17,17 @@ instead. The modules, one idea each:
 - `schedulers`: learning-rate schedules
 - `problems`: 2-D test functions with gradients
 - `race`: several optimizers' trajectories on one 2-D problem, drawn and animated
+- `checks`: from-scratch optimizers checked against `torch.optim`: `same_as_torch`,
+  `trajectory_2d`
 - `widgets`: sliders for the notebooks
 - `aliases`: `d2l.arange` and the other tensor aliases the book uses
+- `saved`: what the chapters built and later chapters reuse (`ScratchAdam`), generated
+  from their `#@save` cells by tools/save_cells.py
 """
 
 import matplotlib.pyplot as plt
 
-from . import problems, schedulers
+from . import checks, problems, schedulers
 from .aliases import (
     abs,
     arange,
@@ -54,6 +58,13 @@ from .aliases import (
     zeros,
     zeros_like,
 )
+from .checks import (
+    max_difference,
+    same_as_torch,
+    train_linreg,
+    train_linreg_torch,
+    trajectory_2d,
+)
 from .data import (
     TensorLoader,
     epoch_fraction,
@@ -72,6 +83,7 @@ from .plotting import (
     plot,
     set_axes,
     set_figsize,
+    show_run,
     show_trace,
     show_trace_2d,
     use_svg_display,
@@ -99,6 +111,11 @@ from .training import (
 )
 from .widgets import explore, slider
 
+# isort: split
+# Last, so that the chapters' saved code finds every helper above as d2l.NAME.
+from . import saved
+from .saved import *  # noqa: F403  (its __all__, which ours extends)
+
 __version__ = "0.1.0"
 
 __all__ = [
@@ -123,6 +140,7 @@ __all__ = [
     "arange",
     "argmax",
     "astype",
+    "checks",
     "concat",
     "cos",
     "cpu",
@@ -149,6 +167,7 @@ __all__ = [
     "locate_fashion_mnist",
     "log",
     "matmul",
+    "max_difference",
     "meshgrid",
     "mlp",
     "normal",
@@ -164,9 +183,11 @@ __all__ = [
     "read_fashion_mnist",
     "reduce_sum",
     "reshape",
+    "same_as_torch",
     "schedulers",
     "set_axes",
     "set_figsize",
+    "show_run",
     "show_trace",
     "show_trace_2d",
     "sin",
@@ -179,9 +200,13 @@ __all__ = [
     "train_2d",
     "train_ch11",
     "train_concise_ch11",
+    "train_linreg",
+    "train_linreg_torch",
+    "trajectory_2d",
     "try_all_gpus",
     "try_gpu",
     "use_svg_display",
     "zeros",
     "zeros_like",
+    *saved.__all__,
 ]

@@ -5,7 +5,9 @@ The functions keep d2l's names and signatures. Differences worth knowing:
 - `plot` cycles through `fmts` instead of silently dropping every series after the
   fourth, and accepts tensors that require grad.
 - `show_trace_2d` plots the finite part of a diverged trajectory and says it diverged,
-  instead of crashing on inf or NaN.
+  instead of crashing on inf or NaN, and redraws its contour lines when the view changes.
+- `show_run` (ours, not d2l's) draws a 2-D run with its final point, a legend and a
+  title: the run-and-plot figure of the chapters, written once.
 - `Animator` draws into one figure through one display handle and redraws at most
   every two seconds; d2l's clears the output and re-plots every point on every `add()`,
   so 2,000 points take minutes and the output flickers.
@@ -13,6 +15,7 @@ The functions keep d2l's names and signatures. Differences worth knowing:
 
 from __future__ import annotations
 
+import math
 import time
 import weakref
 from collections.abc import Callable, Sequence
@@ -165,6 +168,44 @@ def _view(lo: float, hi: float, points: np.ndarray) -> tuple[float, float, bool]
     return view_lo, view_hi, bool(points.min() < view_lo or points.max() > view_hi)
 
 
+def _contour_grid(f: Callable, ax) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`f` on a 160 x 160 grid over the current view of `ax`."""
+    (x_lo, x_hi), (y_lo, y_hi) = ax.get_xlim(), ax.get_ylim()
+    x1, x2 = torch.meshgrid(
+        torch.linspace(x_lo, x_hi, 160, dtype=torch.float64),
+        torch.linspace(y_lo, y_hi, 160, dtype=torch.float64),
+        indexing="ij",
+    )
+    return x1.numpy(), x2.numpy(), _to_numpy(f(x1, x2))
+
+
+def _draw_contours(f: Callable, ax) -> None:
+    """Draw the contour lines of `f` over the view of `ax`, now and whenever it changes.
+
+    The lines are redrawn when the limits change (`set_xlim` after the call, or a panel
+    sharing its axis with a wider one), so the final view always has a full set of
+    contours, not the few lowest levels of a view that was wider when they were drawn.
+    """
+    state = {"contours": None, "busy": False}
+
+    def redraw(_ax=None) -> None:
+        if state["busy"]:
+            return
+        state["busy"] = True
+        try:
+            if state["contours"] is not None:
+                state["contours"].remove()
+            state["contours"] = ax.contour(
+                *_contour_grid(f, ax), colors="#1f77b4", levels=12, linewidths=0.8, zorder=1
+            )
+        finally:
+            state["busy"] = False
+
+    redraw()
+    ax.callbacks.connect("xlim_changed", redraw)
+    ax.callbacks.connect("ylim_changed", redraw)
+
+
 def show_trace_2d(
     f: Callable,
     results: Sequence[tuple[float, float]],
@@ -178,7 +219,8 @@ def show_trace_2d(
     grows to follow a trajectory that leaves it, by at most one box width per side,
     so the contours stay readable. A trajectory that runs further is marked as
     diverging, and one that reached inf or NaN is plotted up to its last finite point
-    with a printed note; d2l's raises an error or squashes the contours instead.
+    with a printed note; d2l's raises an error or squashes the contours instead. The
+    contour lines follow the view: set other limits afterwards and they are redrawn.
     """
     pts = np.array([(float(a), float(b)) for a, b in results], dtype=float).reshape(-1, 2)
     finite = np.isfinite(pts).all(axis=1)
@@ -189,15 +231,10 @@ def show_trace_2d(
     if ax is None:
         set_figsize()
         ax = plt.gca()
-    x1, x2 = torch.meshgrid(
-        torch.linspace(x_lo, x_hi, 160), torch.linspace(y_lo, y_hi, 160), indexing="ij"
-    )
-    ax.contour(
-        x1.numpy(), x2.numpy(), _to_numpy(f(x1, x2)), colors="#1f77b4", levels=12, linewidths=0.8
-    )
-    ax.plot(shown[:, 0], shown[:, 1], "-o", color="#ff7f0e", markersize=3, linewidth=1.2)
+    ax.plot(shown[:, 0], shown[:, 1], "-o", color="#ff7f0e", markersize=3, linewidth=1.2, zorder=2)
     ax.set_xlim(x_lo, x_hi)
     ax.set_ylim(y_lo, y_hi)
+    _draw_contours(f, ax)
     ax.set_xlabel("x1")
     ax.set_ylabel("x2")
     if first_bad < len(pts):
@@ -208,6 +245,44 @@ def show_trace_2d(
         )
     elif x_out or y_out:
         ax.set_title("diverging: the trajectory leaves the plot", color="#d62728", fontsize=9)
+    return ax
+
+
+def show_run(
+    f: Callable,
+    results: Sequence[tuple[float, float]],
+    title: str | None = None,
+    xlim: tuple[float, float] = (-5.5, 1.0),
+    ylim: tuple[float, float] = (-3.0, 1.0),
+    ax=None,
+    minimum: tuple[float, float] | None = None,
+    labels: Sequence[str] = ("iterates", "final point"),
+):
+    """Draw a 2-D run like `show_trace_2d`, mark its final point, add a legend and a title.
+
+    `minimum`, if given (e.g. `problem.minimum`), is marked with a black star. A title is
+    kept beside `show_trace_2d`'s note on a diverging run, and both turn red then.
+    `labels` names the trajectory and the final point in the legend. Returns the axes.
+    """
+    ax = show_trace_2d(f, results, xlim=xlim, ylim=ylim, ax=ax)
+    handles, names = [ax.lines[-1]], [labels[0]]
+    finite = [(float(a), float(b)) for a, b in results if math.isfinite(a) and math.isfinite(b)]
+    if finite:
+        (star,) = ax.plot(*finite[-1], "*", color="#d62728", markersize=11, zorder=4)
+        handles.append(star)
+        names.append(labels[1])
+    if minimum is not None:
+        (best,) = ax.plot(*minimum, "k*", markersize=8, zorder=3)
+        handles.append(best)
+        names.append("minimum")
+    ax.legend(handles=handles, labels=names, loc="lower right", fontsize=8)
+    note = ax.get_title()  # show_trace_2d's note when the run diverges
+    if title:
+        ax.set_title(
+            f"{title}\n{note}" if note else title,
+            fontsize=10 if not note else 9,
+            color="#d62728" if note else "black",
+        )
     return ax
 
 
@@ -334,6 +409,7 @@ __all__ = [
     "set_axes",
     "set_figsize",
     "show_trace",
+    "show_run",
     "show_trace_2d",
     "use_svg_display",
 ]

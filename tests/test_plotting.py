@@ -71,6 +71,60 @@ def test_show_trace_2d_grows_the_view_to_a_nearby_trajectory():
     plt.close("all")
 
 
+def _levels_in_view(ax):
+    """The contour levels drawn on `ax` that lie below the largest value of f in its view."""
+    (contours,) = [c for c in ax.collections if hasattr(c, "levels")]
+    return contours
+
+
+def test_show_trace_2d_redraws_the_contours_for_limits_set_afterwards():
+    f = d2l.problems.ill_conditioned.f
+    escaping = [(-5.0, -2.0), (-4.0, 2.8), (-3.5, -30.0)]
+    plt.figure()
+    ax = d2l.show_trace_2d(f, escaping, ylim=(-3.0, 3.0))
+    assert ax.get_ylim() == (-9.0, 3.0)
+    ax.set_ylim(-3.0, 3.0)  # back to the box, as a chapter does to keep panels comparable
+    contours = _levels_in_view(ax)
+    top = float(f(-5.5, 3.0))  # the largest value of f in the box
+    assert sum(level < top for level in contours.levels) >= 6
+    assert len([c for c in ax.collections if hasattr(c, "levels")]) == 1  # the old set is gone
+    plt.close("all")
+
+
+def test_show_trace_2d_redraws_a_panel_whose_shared_axis_grows():
+    f = d2l.problems.quadratic.f
+    fig, axes = plt.subplots(1, 2, sharey=True)
+    d2l.show_trace_2d(f, [(-5.0, -2.0), (-1.0, -0.5)], ax=axes[0])
+    d2l.show_trace_2d(f, [(-5.0, -2.0), (-1.0, 4.0)], ax=axes[1])
+    vertices = np.concatenate([p.vertices for p in _levels_in_view(axes[0]).get_paths()])
+    assert axes[0].get_ylim() == (-3.0, 4.0) and vertices[:, 1].max() > 3.0
+    plt.close(fig)
+
+
+def test_show_run_marks_the_final_point_and_the_minimum_with_a_legend():
+    problem = d2l.problems.quadratic
+    plt.figure()
+    results = [(-5.0, -2.0), (-3.0, -1.0), (-1.0, -0.2)]
+    ax = d2l.show_run(problem.f, results, "gd", minimum=problem.minimum)
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert labels == ["iterates", "final point", "minimum"]
+    final, minimum = ax.lines[-2], ax.lines[-1]
+    assert (final.get_xdata()[0], final.get_ydata()[0]) == (-1.0, -0.2)
+    assert (minimum.get_xdata()[0], minimum.get_ydata()[0]) == (0.0, 0.0)
+    assert ax.get_title() == "gd"
+    plt.close("all")
+
+
+def test_show_run_keeps_the_divergence_note_under_its_title(capsys):
+    plt.figure()
+    results = [(-5.0, -2.0), (1.0, 40.0), (math.inf, math.nan)]
+    ax = d2l.show_run(d2l.problems.quadratic.f, results, "too large", labels=("a", "b"))
+    assert ax.get_title().splitlines() == ["too large", "diverged: inf/NaN at step 2"]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["a", "b"]
+    assert "The run diverged" in capsys.readouterr().out
+    plt.close("all")
+
+
 def test_animator_records_series_and_skips_none():
     animator = d2l.Animator(legend=["a", "b"])
     animator.add(1, (0.5, None))
