@@ -91,15 +91,16 @@ def animate_race(problem: Problem2D, trajectories: Mapping[str, Sequence], frame
         raise ValueError(f"frames must be an integer >= 2; got {frames!r}.")
     runs = _check(problem, trajectories)
     steps = max(len(trajectory) for trajectory in trajectories.values()) - 1
-    fig, ax = plt.subplots(figsize=(4.5, 3.8), dpi=60)
+    fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=60)
     draw_contours(ax, problem, levels=10)
     artists = []
     for i, (name, pts) in enumerate(runs.items()):
         (line,) = ax.plot([], [], "-", color=f"C{i}", lw=1.5, label=name)
         (dot,) = ax.plot([], [], "o", color=f"C{i}", markersize=5)
         artists.append((pts, line, dot))
-    ax.legend(fontsize=8, loc="best")
-    title = ax.set_title("", fontsize=9)
+    ax.legend(fontsize=9, loc="center left", bbox_to_anchor=(1.02, 0.5))
+    title = ax.set_title(f"{problem.name}\nstep 0 of {steps}", fontsize=10)
+    fig.tight_layout()  # with the two-line title in place, so that it fits
 
     def update(frame):
         upto_step = round(frame / (frames - 1) * steps)
@@ -107,7 +108,7 @@ def animate_race(problem: Problem2D, trajectories: Mapping[str, Sequence], frame
             upto = min(upto_step, len(pts) - 1)
             line.set_data(pts[: upto + 1, 0], pts[: upto + 1, 1])
             dot.set_data(pts[upto : upto + 1, 0], pts[upto : upto + 1, 1])
-        title.set_text(f"{problem.name}: step {upto_step} of {steps}")
+        title.set_text(f"{problem.name}\nstep {upto_step} of {steps}")
         return [artist for _, line, dot in artists for artist in (line, dot)]
 
     anim = animation.FuncAnimation(fig, update, frames=frames, interval=150)
