@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: lab test lint bench clean-venv
+.PHONY: lab test lint bench dist clean-venv
 
 $(STAMP): requirements.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "Python >= 3.10 is needed; found " + sys.version.split()[0] + ". Run: make PYTHON=python3.11 ...")'
@@ -16,8 +16,10 @@ $(STAMP): requirements.txt pyproject.toml
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	@touch $(STAMP)
 
+# JupyterLab on chapters/, no browser, root too (tools/lab.sh): open the URL it prints.
+LAB_PORT ?= 8888
 lab: $(STAMP)
-	$(BIN)/jupyter lab chapters/
+	JUPYTER=$(BIN)/jupyter LAB_PORT=$(LAB_PORT) sh tools/lab.sh
 
 # Test runs shorten Fashion-MNIST epochs (README, Data); learners' runs stay full length.
 test: export D2L_EPOCH_FRACTION ?= 0.05
@@ -39,6 +41,12 @@ $(BENCH_STAMP): $(STAMP) pyproject.toml
 bench: export D2L_EPOCH_FRACTION ?= 0.05
 bench: $(BENCH_STAMP)
 	$(BIN)/python bench/run.py
+
+# The sdist and the wheel, in dist/ (README, Releasing). tests/test_wheel.py builds the
+# same way, without network (--no-isolation), and runs chapter 01 against the wheel.
+dist: $(STAMP)
+	rm -rf dist
+	$(BIN)/python -m build --outdir dist .
 
 lint: $(STAMP)
 	$(BIN)/ruff check d2lhelpers tests chapters tools bench

@@ -116,7 +116,7 @@ from .widgets import explore, slider
 from . import saved
 from .saved import *  # noqa: F403  (its __all__, which ours extends)
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
     "DATA_HUB",

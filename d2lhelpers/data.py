@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import multiprocessing
+import numbers
 import os
 from collections.abc import Callable, Iterator, Sequence
 
@@ -57,8 +58,14 @@ class TensorLoader:
         transform: Callable[[list[torch.Tensor]], list[torch.Tensor]] | None = None,
         max_batches: int | None = None,
     ) -> None:
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be a positive integer, got {batch_size}.")
+        if (
+            isinstance(batch_size, bool)
+            or not isinstance(batch_size, numbers.Integral)
+            or (batch_size < 1)
+        ):
+            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}.")
+        if not tensors:
+            raise ValueError("TensorLoader needs at least one tensor, got none.")
         n = len(tensors[0])
         if any(len(t) != n for t in tensors):
             raise ValueError(f"All tensors need the same length; got {[len(t) for t in tensors]}.")

@@ -286,6 +286,11 @@ def show_run(
     return ax
 
 
+def _is_scalar(v) -> bool:
+    """True for a number, None, or a 0-d tensor or array: one value, not a sequence."""
+    return not hasattr(v, "__len__") or getattr(v, "ndim", None) == 0
+
+
 class Animator:
     """Plot data in animation: `add(x, y)` appends points and the figure updates in place.
 
@@ -333,12 +338,28 @@ class Animator:
         self._autoscale = xlim is None or ylim is None
 
     def add(self, x, y) -> None:
-        """Add one point to each series: `y` is a number or a sequence (`None` skips)."""
-        if not hasattr(y, "__len__"):
+        """Add one point to each series: `y` is a number or a sequence (`None` skips).
+
+        A number may be a 0-d tensor or array. The first call fixes the number of
+        series; a later `y` with more values than that is a `ValueError` (d2l's raises
+        an `IndexError`), and `x`, when a sequence, must match `y` in length.
+        """
+        if _is_scalar(y):
             y = [y]
         n = len(y)
-        if not hasattr(x, "__len__"):
+        if _is_scalar(x):
             x = [x] * n
+        elif len(x) != n:
+            raise ValueError(
+                f"Animator.add() got {len(x)} x values for {n} y values; pass one x, or one "
+                "per y value."
+            )
+        if self.X is not None and n > len(self.X):
+            raise ValueError(
+                f"Animator.add() got {n} y values, but this animator draws {len(self.X)} "
+                f"series (fixed by its first add()). Pass at most {len(self.X)} values, "
+                "with None where a series has no point, or make a new Animator."
+            )
         if self.X is None:
             self.X = [[] for _ in range(n)]
             self.Y = [[] for _ in range(n)]

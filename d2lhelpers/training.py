@@ -5,14 +5,19 @@ does better (each docstring says how): losses are evaluated under `no_grad` and
 vectorised, `train_ch11` does not crash when no evaluation point was reached,
 `evaluate_accuracy_gpu` restores training mode, and `train` applies a custom schedule
 in the epoch it is meant for, keeps metrics on the device between plot points and,
-on the CPU, uses the memory layout that suits small convolutions. Nothing in the
-loops depends on timing: a seeded run reproduces its numbers.
+on the CPU, uses the memory layout that suits small convolutions. A run whose
+loss becomes inf or NaN stops there, says where, and returns what it measured, so
+a diverged run is a lesson rather than a screen of `nan`. `accuracy` accepts only
+shapes it can compare, and evaluating an empty data set is an error, not 0.
+Nothing in the loops depends on timing: a seeded run reproduces its numbers.
 """
 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import math
+import numbers
 from collections.abc import Callable, Iterator, Sequence
 
 import torch
@@ -34,15 +39,48 @@ def squared_loss(y_hat: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 
 def _correct(y_hat: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Number of correct predictions, as a tensor (no host synchronisation)."""
-    if y_hat.ndim > 1 and y_hat.shape[1] > 1:
+    """Number of correct predictions, as a tensor (no host synchronisation).
+
+    Accepts `(N, C)` scores with `C > 1` (the prediction is the arg-max) or `(N,)`
+    predicted labels, against `(N,)` labels; anything else is a `ValueError`.
+    """
+    n = y.shape[0] if y.ndim == 1 else None
+    if y_hat.ndim == 2 and y_hat.shape[0] == n and y_hat.shape[1] > 1:
         y_hat = y_hat.argmax(dim=1)
+    elif not (y_hat.ndim == 1 and y_hat.shape[0] == n):
+        raise ValueError(
+            f"accuracy() compares (N, C) class scores (C > 1) or (N,) predicted labels with "
+            f"(N,) labels; got predictions of shape {tuple(y_hat.shape)} and labels of shape "
+            f"{tuple(y.shape)}. For a single score per example, turn it into labels first, "
+            "e.g. (y_hat[:, 0] > 0).long(); flatten (N, 1) labels with y.reshape(-1)."
+        )
     return (y_hat.type(y.dtype) == y).sum()
 
 
 def accuracy(y_hat: torch.Tensor, y: torch.Tensor) -> float:
-    """Compute the number of correct predictions."""
+    """Compute the number of correct predictions.
+
+    `y_hat` holds `(N, C)` class scores (`C > 1`) or `(N,)` predicted labels, `y` the
+    `(N,)` true labels. d2l's silently broadcasts other shapes (`(N, 1)` predictions
+    against 4 labels count 16 "correct"); ours raises a `ValueError` naming the shapes.
+    """
     return float(_correct(y_hat, y))
+
+
+def _check_epochs(num_epochs: int) -> None:
+    if (
+        isinstance(num_epochs, bool)
+        or not isinstance(num_epochs, numbers.Integral)
+        or (num_epochs < 1)
+    ):
+        raise ValueError(f"num_epochs must be a positive whole number, got {num_epochs!r}.")
+
+
+def _no_examples(where: str) -> ValueError:
+    return ValueError(
+        f"{where}: data_iter yielded no examples, so there is nothing to average. "
+        "Pass a loader over a non-empty data set."
+    )
 
 
 def _evaluation_view(data_iter):
@@ -68,30 +106,39 @@ def evaluate_loss(net: Callable, data_iter, loss: Callable) -> float:
             y = y.reshape(out.shape)
             ls = loss(out, y)
             metric.add(ls.sum(), ls.numel())
+    if metric[1] == 0:
+        raise _no_examples("evaluate_loss")
     return metric[0] / metric[1]
 
 
 def evaluate_accuracy_gpu(net: nn.Module, data_iter, device: torch.device | None = None) -> float:
-    """Compute the accuracy of `net` on `data_iter`, on `device` (default: the net's).
+    """Compute the accuracy of `net` on `data_iter`, on `device`.
 
-    Unlike d2l's, it puts the model back into training mode if it was training.
+    `device` defaults to that of the net's first parameter or buffer, or the CPU for a
+    module that has none (d2l's raises `StopIteration` there); a plain function is fed
+    the batches where they are. Unlike d2l's, it puts the model back into training
+    mode if it was training, and an empty `data_iter` is a `ValueError`, not 0.0.
     """
     was_training = isinstance(net, nn.Module) and net.training
     if isinstance(net, nn.Module):
         net.eval()
         if device is None:
-            device = next(iter(net.parameters())).device
-    correct, total = torch.zeros((), dtype=torch.int64, device=device), 0
+            first = next(itertools.chain(net.parameters(), net.buffers()), None)
+            device = first.device if first is not None else torch.device("cpu")
+    correct, total = 0, 0
     try:
         with torch.no_grad():
             for X, y in data_iter:
-                X, y = X.to(device), y.to(device)
-                correct += _correct(net(X), y)
+                if device is not None:
+                    X, y = X.to(device), y.to(device)
+                correct = correct + _correct(net(X), y)
                 total += y.numel()
     finally:
         if was_training:
             net.train()
-    return float(correct) / max(total, 1)
+    if total == 0:
+        raise _no_examples("evaluate_accuracy_gpu")
+    return float(correct) / total
 
 
 def train_2d(
@@ -119,39 +166,68 @@ def train_2d(
     return results
 
 
+def _report_divergence(value: float, epoch: int, step: int, lr) -> None:
+    """Print the one line that says where a run diverged and what to try."""
+    than = f" than {float(lr):g}" if lr is not None else ""
+    print(
+        f"Stopped at epoch {epoch + 1}, step {step + 1}: the loss became {value} (the run "
+        f"diverged). Try a smaller learning rate{than}."
+    )
+
+
 def _fit_regression(
-    step: Callable[[torch.Tensor, torch.Tensor], None],
+    step: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
     net,
     loss,
     data_iter,
     num_epochs: int,
     loss_scale: float = 1.0,
+    lr: float | None = None,
 ):
     """Shared loop of `train_ch11` and `train_concise_ch11`.
 
     Evaluates the full-data loss every 200 examples, as d2l does, and once at the end
     if no such point was reached. Returns `(cumulative_times, losses)`.
+
+    `step(X, y)` returns the minibatch loss, which is checked after every step (a
+    small model on the CPU: the check costs nothing). At the first loss that is inf
+    or NaN, at a step or an evaluation point, the run stops with one printed line,
+    the figure keeps the points drawn so far, and what was measured so far is
+    returned; d2l's carries on and ends with `loss: nan`.
     """
+    _check_epochs(num_epochs)
     animator = Animator(xlabel="epoch", ylabel="loss", xlim=[0, num_epochs], ylim=[0.22, 0.35])
-    n, timer = 0, Timer()
-    for _ in range(num_epochs):
-        for X, y in data_iter:
-            step(X, y)
+    n, timer, losses = 0, Timer(), []
+
+    def measured():
+        animator.show()
+        return timer.cumsum()[: len(losses)], losses
+
+    for epoch in range(num_epochs):
+        for i, (X, y) in enumerate(data_iter):
+            value = float(step(X, y))
             n += X.shape[0]
-            if n % 200 == 0:
+            if n % 200 == 0 and math.isfinite(value):
                 timer.stop()
-                animator.add(
-                    n / X.shape[0] / len(data_iter),
-                    (evaluate_loss(net, data_iter, loss) * loss_scale,),
-                )
-                timer.start()
+                value = evaluate_loss(net, data_iter, loss) * loss_scale
+                if math.isfinite(value):
+                    animator.add(n / X.shape[0] / len(data_iter), (value,))
+                    losses.append(value)
+                    timer.start()
+            if not math.isfinite(value):
+                timer.stop()
+                _report_divergence(value, epoch, i, lr)
+                return measured()
     timer.stop()
-    if animator.Y is None:
-        animator.add(num_epochs, (evaluate_loss(net, data_iter, loss) * loss_scale,))
-    animator.show()
-    losses = animator.Y[0]
+    if not losses:
+        value = evaluate_loss(net, data_iter, loss) * loss_scale
+        if not math.isfinite(value):
+            _report_divergence(value, num_epochs - 1, len(data_iter) - 1, lr)
+            return measured()
+        animator.add(num_epochs, (value,))
+        losses.append(value)
     print(f"loss: {losses[-1]:.3f}, {timer.sum() / num_epochs:.3f} sec/epoch")
-    return timer.cumsum()[: len(losses)], losses
+    return measured()
 
 
 def train_ch11(
@@ -174,10 +250,13 @@ def train_ch11(
         return linreg(X, w, b)
 
     def step(X, y):
-        squared_loss(net(X), y).mean().backward()
+        ls = squared_loss(net(X), y).mean()
+        ls.backward()
         trainer_fn([w, b], states, hyperparams)
+        return ls.detach()
 
-    return _fit_regression(step, net, squared_loss, data_iter, num_epochs)
+    lr = hyperparams.get("lr") if isinstance(hyperparams, dict) else None
+    return _fit_regression(step, net, squared_loss, data_iter, num_epochs, lr=lr)
 
 
 def train_concise_ch11(trainer_fn: Callable, hyperparams: dict, data_iter, num_epochs: int = 4):
@@ -195,11 +274,14 @@ def train_concise_ch11(trainer_fn: Callable, hyperparams: dict, data_iter, num_e
     def step(X, y):
         optimizer.zero_grad()
         out = net(X)
-        loss(out, y.reshape(out.shape)).mean().backward()
+        ls = loss(out, y.reshape(out.shape)).mean()
+        ls.backward()
         optimizer.step()
+        return ls.detach()
 
     # MSELoss has no 1/2 factor; halve it to compare with squared_loss.
-    return _fit_regression(step, net, loss, data_iter, num_epochs, loss_scale=0.5)
+    lr = optimizer.param_groups[0].get("lr")
+    return _fit_regression(step, net, loss, data_iter, num_epochs, loss_scale=0.5, lr=lr)
 
 
 @contextlib.contextmanager
@@ -220,6 +302,15 @@ def _cpu_training_settings(net: nn.Module, device: torch.device) -> Iterator[Non
     finally:
         if convolutional:
             net.to(memory_format=torch.contiguous_format)
+
+
+def _checks_every_batch(device: torch.device) -> bool:
+    """Whether `train` tests each batch loss as it comes: on the CPU, where it costs nothing.
+
+    On a GPU, reading a value waits for the queued work, so the losses are tested
+    together at the plot points, where the loop reads its metrics anyway.
+    """
+    return device.type == "cpu"
 
 
 def _is_torch_scheduler(scheduler) -> bool:
@@ -252,7 +343,17 @@ def train(
     Returns the final `train_loss`, `train_acc` and `test_acc`, and under `history`
     their values after every epoch with the rate the epoch trained with (`lr`) and the
     training seconds so far (`time`, evaluation excluded), for comparing runs.
+
+    At the first minibatch whose loss is inf or NaN, training stops: one printed line
+    says at which epoch and step and suggests a smaller learning rate, the figure
+    keeps what it showed, and the last metrics measured before it are returned
+    (NaN where none was); d2l's carries on and prints `train loss nan`. Checking
+    costs no GPU synchronisation: the batch losses since the last plot point are
+    kept on the device and tested together at the plot point, where the loop reads
+    the metrics anyway; on the CPU, where reading a value costs nothing, every batch
+    is tested as it comes.
     """
+    _check_epochs(num_epochs)
     net.to(device)
     device = torch.device(device)
     with _cpu_training_settings(net, device):
@@ -273,6 +374,7 @@ def _train(net, train_iter, test_iter, num_epochs, loss, trainer, device, schedu
     train_loss = train_acc = test_acc = math.nan
     timer, examples = Timer(), 0
     history = {key: [] for key in ("train_loss", "train_acc", "test_acc", "lr", "time")}
+    check_every_batch = _checks_every_batch(device)
     for epoch in range(num_epochs):
         if scheduler is not None and not _is_torch_scheduler(scheduler):
             for group in trainer.param_groups:
@@ -281,6 +383,7 @@ def _train(net, train_iter, test_iter, num_epochs, loss, trainer, device, schedu
         net.train()
         metric = Accumulator(3)  # sum of losses, correct predictions, examples
         timer.start()
+        batch_losses = []  # since the last check, on the device
         for i, (X, y) in enumerate(train_iter):
             X, y = X.to(device), y.to(device)
             trainer.zero_grad()
@@ -290,7 +393,26 @@ def _train(net, train_iter, test_iter, num_epochs, loss, trainer, device, schedu
             trainer.step()
             with torch.no_grad():
                 metric.add(ls * X.shape[0], _correct(y_hat, y), X.shape[0])
-            if (i + 1) % plot_every == 0 or i + 1 == num_batches:
+            batch_losses.append(ls.detach())
+            plot_point = (i + 1) % plot_every == 0 or i + 1 == num_batches
+            if plot_point or check_every_batch:
+                losses = torch.stack(batch_losses)
+                batch_losses = []
+                if not bool(torch.isfinite(losses).all()):
+                    timer.stop()
+                    bad = int((~torch.isfinite(losses)).nonzero()[0])
+                    step = i + 1 - len(losses) + bad
+                    lr = trainer.param_groups[0]["lr"]
+                    _report_divergence(float(losses[bad]), epoch, step, lr)
+                    animator.show()
+                    history["lr"].pop()  # the epoch that diverged is not in the history
+                    return {
+                        "train_loss": train_loss,
+                        "train_acc": train_acc,
+                        "test_acc": test_acc,
+                        "history": history,
+                    }
+            if plot_point:
                 train_loss, train_acc = metric[0] / metric[2], metric[1] / metric[2]
                 animator.add(epoch + (i + 1) / num_batches, (train_loss, train_acc, None))
         timer.stop()

@@ -8,7 +8,8 @@ momentum chapter the learning-rate slider is then moved with the keyboard; the f
 (its image bytes) and the printed final point must change. Screenshots and the server's
 log go to test-artifacts/browser/. Every process started here is stopped, pass or fail.
 
-Skipped, with the reason, only when /usr/bin/chromium is missing (`.ci/run` installs it).
+Skipped, with the reason, only when /usr/bin/chromium is missing (`.ci/run` installs it);
+with the environment variable CI set, its absence is a failure instead.
 """
 
 from __future__ import annotations
@@ -121,6 +122,8 @@ def lab(tmp_path_factory):
     """A JupyterLab server over a copy of chapters/, with its own config, stopped afterwards."""
     if not CHROMIUM.exists():
         reason = f"{CHROMIUM} is missing: install Debian's chromium (`.ci/run` does) to run this"
+        if os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no"):
+            pytest.fail(f"CI is set and {reason}", pytrace=False)  # CI must not pass by skipping
         print(f"SKIP: {reason}")
         pytest.skip(reason)
     ARTIFACTS.mkdir(parents=True, exist_ok=True)

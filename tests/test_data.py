@@ -238,3 +238,17 @@ def test_the_real_data_set_loads_offline_from_an_empty_data_root(tmp_path, monke
     assert torch.bincount(train_y).tolist() == [6000] * 10
     assert torch.bincount(test_y).tolist() == [1000] * 10
     assert not (tmp_path / "empty").exists()  # reading wrote nothing into the data root
+
+
+@pytest.mark.parametrize("batch_size", [2.5, 0, -1, True, "8", None])
+def test_load_array_rejects_a_bad_batch_size_up_front(batch_size):
+    X, y = torch.zeros(6, 2), torch.zeros(6)
+    with pytest.raises(
+        ValueError, match=f"batch_size must be a positive integer, got {batch_size!r}"
+    ):
+        d2l.load_array((X, y), batch_size)
+
+
+def test_load_array_rejects_an_empty_list_of_tensors():
+    with pytest.raises(ValueError, match="needs at least one tensor"):
+        d2l.load_array((), 2)

@@ -6,6 +6,7 @@ import textwrap
 import matplotlib.pyplot as plt
 import nbformat
 import numpy as np
+import pytest
 import torch
 from nbclient import NotebookClient
 from nbformat.v4 import new_code_cell, new_notebook
@@ -179,3 +180,25 @@ def test_animator_rescales_an_open_axis():
     ax = animator.axes[0]
     assert ax.get_xlim() == (0.0, 10.0)
     assert ax.get_ylim()[1] >= 4.0
+
+
+def test_animator_accepts_zero_dimensional_tensors_and_arrays():
+    animator = d2l.Animator(legend=["loss"])
+    animator.add(torch.tensor(1), torch.tensor(0.5))
+    animator.add(np.float64(2.0), np.array(0.25))
+    assert animator.X == [[1.0, 2.0]] and animator.Y == [[0.5, 0.25]]
+
+
+def test_animator_refuses_more_series_than_its_first_call_set_up():
+    animator = d2l.Animator()
+    animator.add(1, (0.5, 0.6))
+    with pytest.raises(ValueError, match="got 3 y values, but this animator draws 2 series"):
+        animator.add(2, (0.1, 0.2, 0.3))
+    animator.add(3, (0.7,))  # fewer values leave the other series without a point
+    assert animator.Y == [[0.5, 0.7], [0.6]]
+
+
+def test_animator_refuses_x_values_that_do_not_match_the_y_values():
+    animator = d2l.Animator()
+    with pytest.raises(ValueError, match="got 3 x values for 2 y values"):
+        animator.add([1, 2, 3], (0.5, 0.6))

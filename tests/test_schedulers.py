@@ -74,3 +74,40 @@ def test_any_schedule_wraps_as_a_torch_scheduler(schedule):
         assert opt.param_groups[0]["lr"] == pytest.approx(schedule(epoch))
         opt.step()
         wrapped.step()
+
+
+@pytest.mark.parametrize(
+    "make, says",
+    [
+        (lambda: schedulers.SquareRootScheduler(lr=-0.1), "Invalid lr: -0.1"),
+        (lambda: schedulers.FactorScheduler(base_lr=-1.0), "Invalid base_lr: -1.0"),
+        (lambda: schedulers.FactorScheduler(stop_factor_lr=-1e-7), "Invalid stop_factor_lr"),
+        (lambda: schedulers.FactorScheduler(factor=1.3), "Invalid factor: 1.3"),
+        (lambda: schedulers.FactorScheduler(factor=0), "Invalid factor: 0"),
+        (lambda: schedulers.MultiFactorScheduler([5], factor=2.0), "Invalid factor: 2.0"),
+        (lambda: schedulers.MultiFactorScheduler([5], base_lr=-0.5), "Invalid base_lr"),
+        (lambda: schedulers.CosineScheduler(10, base_lr=-0.1), "Invalid base_lr"),
+        (lambda: schedulers.CosineScheduler(10, final_lr=-0.1), "Invalid final_lr"),
+        (lambda: schedulers.CosineScheduler(10, warmup_begin_lr=-1), "Invalid warmup_begin_lr"),
+        (lambda: schedulers.CosineScheduler(10, warmup_steps=-2), "warmup_steps must be >= 0"),
+        (lambda: schedulers.SquareRootScheduler(lr=math.nan), "Invalid lr: nan"),
+    ],
+)
+def test_schedulers_reject_nonsense_arguments_as_torch_optim_does(make, says):
+    with pytest.raises(ValueError, match=says):
+        make()
+
+
+@pytest.mark.parametrize(
+    "schedule",
+    [
+        schedulers.SquareRootScheduler(0.1),
+        schedulers.FactorScheduler(0.9, 1e-3, 0.1),
+        schedulers.MultiFactorScheduler([2, 4], 0.5, 0.1),
+        schedulers.CosineScheduler(6, 0.1, 0.0, 2, 0.01),
+    ],
+)
+def test_schedules_reject_a_negative_update_number(schedule):
+    # d2l's SquareRootScheduler()(-2) is a complex number.
+    with pytest.raises(ValueError, match="update number must be >= 0, got -2"):
+        schedule(-2)

@@ -1,3 +1,4 @@
+import importlib
 import time
 
 import pytest
@@ -5,17 +6,47 @@ import torch
 
 import d2lhelpers as d2l
 
+timing = importlib.import_module("d2lhelpers.timing")
 
-def test_timer_records_intervals():
-    timer = d2l.Timer()
-    time.sleep(0.01)
-    first = timer.stop()
+
+class _Clock:
+    """A fake `time.perf_counter` that only moves when the test moves it."""
+
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_timer_records_intervals(monkeypatch):
+    clock = _Clock()
+    monkeypatch.setattr(timing.time, "perf_counter", clock)
+    timer = d2l.Timer()  # starts at once, like d2l's
+    clock.now += 1.5
+    assert timer.stop() == 1.5
+    clock.now += 7.0  # not running: not counted
     timer.start()
-    second = timer.stop()
-    assert first >= 0.009 and second >= 0
-    assert timer.sum() == pytest.approx(first + second)
-    assert timer.avg() == pytest.approx((first + second) / 2)
-    assert timer.cumsum() == pytest.approx([first, first + second])
+    clock.now += 0.25
+    assert timer.stop() == 0.25
+    assert timer.times == [1.5, 0.25]
+    assert timer.sum() == 1.75 and timer.avg() == 0.875
+    assert timer.cumsum() == [1.5, 1.75]
+
+
+def test_timer_measures_real_time():
+    timer = d2l.Timer()
+    time.sleep(0.02)
+    assert 0.02 <= timer.stop() < 5
+
+
+def test_timer_waits_for_cuda_work_before_reading_the_clock(monkeypatch):
+    order = []
+    monkeypatch.setattr(timing, "_sync_cuda", lambda: order.append("sync"))
+    monkeypatch.setattr(timing.time, "perf_counter", lambda: order.append("clock") or 0.0)
+    timer = d2l.Timer()
+    timer.stop()
+    assert order == ["sync", "clock", "sync", "clock"]
 
 
 def test_timer_avg_without_intervals_explains():

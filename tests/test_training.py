@@ -1,3 +1,4 @@
+import math
 import subprocess
 import sys
 
@@ -47,15 +48,51 @@ def test_evaluate_loss_runs_without_grad_and_draws_no_random_numbers():
     assert w.grad is None
 
 
-def test_evaluate_accuracy_restores_training_mode():
+def test_evaluate_accuracy_is_exact_in_eval_mode_and_restores_training_mode():
+    torch.manual_seed(0)
     net = nn.Sequential(nn.Linear(4, 3), nn.Dropout(0.5))
-    loader = d2l.load_array((torch.randn(10, 4), torch.randint(0, 3, (10,))), 4, False)
+    X, y = torch.randn(10, 4), torch.randint(0, 3, (10,))
+    loader = d2l.load_array((X, y), 4, False)
+    with torch.no_grad():
+        expected = (net[0](X).argmax(dim=1) == y).sum().item() / 10  # no dropout
+    assert expected not in (0.0, 1.0)  # the check below can tell right from wrong
     net.train()
-    acc = d2l.evaluate_accuracy_gpu(net, loader)
-    assert 0 <= acc <= 1 and net.training
+    assert d2l.evaluate_accuracy_gpu(net, loader) == expected and net.training
     net.eval()
-    d2l.evaluate_accuracy_gpu(net, loader)
-    assert not net.training
+    assert d2l.evaluate_accuracy_gpu(net, loader) == expected and not net.training
+
+
+def test_evaluate_accuracy_of_a_net_without_parameters_runs_on_the_cpu():
+    scores = torch.tensor([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4], [0.3, 0.7]])
+    loader = d2l.load_array((scores, torch.tensor([0, 1, 1, 0])), 2, False)
+    assert d2l.evaluate_accuracy_gpu(nn.Identity(), loader) == 0.5
+    assert d2l.evaluate_accuracy_gpu(nn.Identity(), loader, torch.device("cpu")) == 0.5
+
+
+def test_evaluating_an_empty_data_set_is_an_error():
+    net = nn.Linear(4, 2)
+    with pytest.raises(ValueError, match="evaluate_accuracy_gpu: data_iter yielded no examples"):
+        d2l.evaluate_accuracy_gpu(net, [])
+    with pytest.raises(ValueError, match="evaluate_loss: data_iter yielded no examples"):
+        d2l.evaluate_loss(net, [], d2l.squared_loss)
+
+
+def test_accuracy_counts_labels_and_class_scores():
+    y = torch.tensor([0, 1, 2, 1])
+    assert d2l.accuracy(torch.tensor([0, 1, 1, 1]), y) == 3.0
+    assert d2l.accuracy(torch.eye(3)[[0, 1, 2, 0]] + 0.1, y) == 3.0
+
+
+@pytest.mark.parametrize(
+    "y_hat_shape, y_shape",
+    [((4, 1), (4,)), ((4, 3), (4, 1)), ((3,), (4,)), ((4, 3), (5,)), ((2, 2, 2), (2,))],
+)
+def test_accuracy_rejects_shapes_it_cannot_compare(y_hat_shape, y_shape):
+    # d2l's returns 16.0 for (4, 1) predictions against 4 labels: broadcasting.
+    with pytest.raises(ValueError) as info:
+        d2l.accuracy(torch.zeros(y_hat_shape), torch.zeros(y_shape, dtype=torch.long))
+    assert f"predictions of shape {y_hat_shape}" in str(info.value)
+    assert f"labels of shape {y_shape}" in str(info.value)
 
 
 def _sgd(params, states, hyperparams):
@@ -79,11 +116,73 @@ def test_train_ch11_returns_aligned_times_and_losses(capsys):
     assert out.startswith(f"loss: {losses[-1]:.3f}, ") and out.endswith(" sec/epoch\n")
 
 
-def test_train_ch11_full_batch_single_epoch_does_not_crash(capsys):
+def test_train_ch11_full_batch_single_epoch_reports_the_loss_after_its_one_step(capsys):
     # d2l's crashes here: 300 examples never hit a multiple of 200.
-    times, losses = d2l.train_ch11(_sgd, None, {"lr": 0.1}, _regression_data(300, 300), 5, 1)
-    assert len(times) == len(losses) == 1
-    assert "loss:" in capsys.readouterr().out
+    data = _regression_data(300, 300)
+    torch.manual_seed(1)
+    times, losses = d2l.train_ch11(_sgd, None, {"lr": 0.1}, data, 5, 1)
+    # The same single full-batch gradient step, done by hand from the same initial weights.
+    torch.manual_seed(1)
+    w = torch.normal(mean=0.0, std=0.01, size=(5, 1), requires_grad=True)
+    b = torch.zeros(1, requires_grad=True)
+    X, y = data.tensors
+    d2l.squared_loss(d2l.linreg(X, w, b), y).mean().backward()
+    with torch.no_grad():
+        w -= 0.1 * w.grad
+        b -= 0.1 * b.grad
+        expected = float(d2l.squared_loss(d2l.linreg(X, w, b), y).mean())
+    assert len(times) == 1 and losses == [pytest.approx(expected, rel=1e-5)]
+    assert capsys.readouterr().out.startswith(f"loss: {expected:.3f}, ")
+
+
+def test_train_ch11_rejects_zero_epochs():
+    with pytest.raises(ValueError, match="num_epochs must be a positive whole number, got 0"):
+        d2l.train_ch11(_sgd, None, {"lr": 0.1}, _regression_data(), 5, 0)
+
+
+class _RecordingAnimator(d2l.Animator):
+    made: list = []
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        _RecordingAnimator.made.append(self)
+
+
+@pytest.fixture
+def animators(monkeypatch):
+    """The Animators the training loops create during a test."""
+    _RecordingAnimator.made = []
+    monkeypatch.setattr("d2lhelpers.training.Animator", _RecordingAnimator)
+    return _RecordingAnimator.made
+
+
+def _one_line(out: str) -> str:
+    lines = out.splitlines()
+    assert len(lines) == 1, out
+    return lines[0]
+
+
+def test_train_ch11_stops_at_the_first_non_finite_loss(capsys, animators):
+    torch.manual_seed(0)
+    times, losses = d2l.train_ch11(_sgd, None, {"lr": 5.0}, _regression_data(), 5, 3)
+    line = _one_line(capsys.readouterr().out)
+    assert line.startswith("Stopped at epoch 1, step ") and "(the run diverged)" in line
+    assert line.endswith("Try a smaller learning rate than 5.")
+    step = int(line.split("step ")[1].split(":")[0])
+    assert 1 < step < 30  # it ran, then stopped in the first of 3 epochs of 30 steps
+    assert len(times) == len(losses) == step * 10 // 200  # the points measured before it
+    (animator,) = animators
+    assert animator.Y in (None, [losses]) and not animator._pending  # plotted, and shown
+
+
+@pytest.mark.parametrize("lr", [5.0, torch.tensor(5.0)], ids=["float", "tensor"])
+def test_train_concise_ch11_stops_at_the_first_non_finite_loss(capsys, animators, lr):
+    torch.manual_seed(0)
+    times, losses = d2l.train_concise_ch11(torch.optim.SGD, {"lr": lr}, _regression_data(), 4)
+    line = _one_line(capsys.readouterr().out)
+    assert line.startswith("Stopped at epoch 1, step ")
+    assert line.endswith("Try a smaller learning rate than 5.")
+    assert len(times) == len(losses) and all(math.isfinite(v) for v in losses)
 
 
 def test_train_concise_ch11_infers_the_input_width(capsys):
@@ -228,3 +327,90 @@ def test_train_restores_threads_and_memory_format_on_the_cpu():
     )
     assert torch.get_num_threads() == threads
     assert net[0].weight.is_contiguous()
+
+
+def _train_with_a_nan_at(batch: int, monkeypatch=None, every_batch: bool = True):
+    """Train the separable problem (4 batches per epoch) with a loss that is NaN at `batch`."""
+    train_iter, test_iter = _classification()
+    torch.manual_seed(0)
+    net = nn.Linear(4, 2)
+    calls = []
+
+    def loss(y_hat, y):
+        calls.append(len(calls))
+        ls = nn.functional.cross_entropy(y_hat, y)
+        return ls * math.nan if len(calls) == batch else ls
+
+    if monkeypatch is not None:
+        monkeypatch.setattr("d2lhelpers.training._checks_every_batch", lambda device: every_batch)
+    trainer = torch.optim.SGD(net.parameters(), lr=0.5)
+    result = d2l.train(net, train_iter, test_iter, 3, loss, trainer, torch.device("cpu"))
+    return result, len(calls)
+
+
+@pytest.mark.parametrize("every_batch", [True, False], ids=["cpu", "gpu-style"])
+def test_train_stops_at_the_first_non_finite_loss_and_returns_what_it_measured(
+    capsys, animators, monkeypatch, every_batch
+):
+    reference, _ = _train_with_a_nan_at(batch=0)  # never NaN: the same run, to epoch 3
+    capsys.readouterr()
+    animators.clear()
+    result, calls = _train_with_a_nan_at(6, monkeypatch, every_batch)  # epoch 2, step 2
+    line = _one_line(capsys.readouterr().out)
+    assert line == (
+        "Stopped at epoch 2, step 2: the loss became nan (the run diverged). "
+        "Try a smaller learning rate than 0.5."
+    )
+    # The check on the device reads the losses at the next plot point (every batch here,
+    # as 4 batches / 5 rounds down to 1): either way it stops at batch 6.
+    assert calls == 6
+    (animator,) = animators
+    train_loss, train_acc, test_acc = animator.Y
+    assert len(train_loss) == 5 and len(test_acc) == 1 and not animator._pending
+    history = result.pop("history")
+    assert result == {
+        "train_loss": train_loss[-1],
+        "train_acc": train_acc[-1],
+        "test_acc": test_acc[-1],
+    }
+    assert all(math.isfinite(v) for v in result.values())
+    assert history["test_acc"] == [test_acc[-1]] and history["lr"] == [0.5]  # epoch 1 only
+    reference.pop("history")
+    assert result != reference
+
+
+def test_train_checks_on_the_device_only_at_plot_points(capsys, animators, monkeypatch):
+    """With the device-side check, a NaN is found where the loop already reads its metrics."""
+    torch.manual_seed(0)
+    X = torch.randn(160, 4)
+    y = (X[:, 0] > 0).long()
+    train_iter = d2l.load_array((X, y), 8)  # 20 batches per epoch, a plot point every 4
+    calls = []
+
+    def loss(y_hat, target):
+        calls.append(1)
+        ls = nn.functional.cross_entropy(y_hat, target)
+        return ls * math.nan if len(calls) == 6 else ls
+
+    monkeypatch.setattr("d2lhelpers.training._checks_every_batch", lambda device: False)
+    net = nn.Linear(4, 2)
+    trainer = torch.optim.SGD(net.parameters(), lr=0.1)
+    d2l.train(net, train_iter, train_iter, 2, loss, trainer, torch.device("cpu"))
+    assert _one_line(capsys.readouterr().out).startswith("Stopped at epoch 1, step 6:")
+    assert len(calls) == 8  # ran on to the plot point after step 6
+    assert len(animators[0].Y[0]) == 1  # the one point plotted before it
+
+
+def test_train_rejects_zero_epochs():
+    train_iter, test_iter = _classification()
+    net = nn.Linear(4, 2)
+    with pytest.raises(ValueError, match="num_epochs must be a positive whole number"):
+        d2l.train(
+            net,
+            train_iter,
+            test_iter,
+            0,
+            nn.CrossEntropyLoss(),
+            torch.optim.SGD(net.parameters(), lr=0.1),
+            torch.device("cpu"),
+        )

@@ -1,0 +1,127 @@
+"""`make lab` starts JupyterLab the way a learner meets it: headless, maybe as root.
+
+The first test runs the very command `make lab` runs (asked of make itself with `make -n`,
+on a free port), waits for the URL with its token on a line of its own, opens that URL
+and stops the server. The second checks, with stand-ins for `id` and `jupyter`, that
+`--allow-root` is passed to root and to nobody else.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+START_TIMEOUT_S = 180
+# The line Jupyter prints for the learner to copy: only the URL, with its token.
+URL_LINE = re.compile(r"^\s*(http://127\.0\.0\.1:(\d+)/lab\?token=(\w+))\s*$")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _make_lab_command(port: int) -> str:
+    """The recipe of `make lab`, as make would run it (the venv is taken as installed)."""
+    out = subprocess.run(
+        ["make", "--no-print-directory", "-n", "-o", ".venv/.installed", "lab", f"LAB_PORT={port}"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    lines = [line for line in out.splitlines() if line.strip()]
+    assert len(lines) == 1, out
+    return lines[0]
+
+
+@pytest.mark.slow
+def test_make_lab_serves_jupyterlab_at_the_url_it_prints(tmp_path):
+    port = _free_port()
+    command = _make_lab_command(port)
+    assert "tools/lab.sh" in command
+    env = dict(os.environ, JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime"))
+    server = subprocess.Popen(
+        command,
+        shell=True,
+        cwd=REPO,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    output: list[str] = []
+    found = threading.Event()
+
+    def read() -> None:
+        for line in server.stdout:
+            output.append(line)
+            if URL_LINE.match(line):
+                found.set()
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while not found.wait(0.5):
+            assert server.poll() is None, "make lab exited:\n" + "".join(output)
+            assert time.monotonic() < deadline, "no URL after 180 s:\n" + "".join(output)
+        url, url_port, token = next(m.groups() for m in map(URL_LINE.match, output) if m)
+        assert int(url_port) == port
+        with urllib.request.urlopen(url, timeout=30) as page:
+            assert page.status == 200 and "JupyterLab" in page.read().decode()
+        status_url = f"http://127.0.0.1:{port}/api/status?token={token}"
+        with urllib.request.urlopen(status_url, timeout=30) as status:
+            assert status.status == 200
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait()
+        reader.join(timeout=5)
+    text = "".join(output)
+    assert "Running as root is not recommended" not in text
+    assert "Traceback" not in text, text
+
+
+def _stub(folder: Path, name: str, body: str) -> None:
+    path = folder / name
+    path.write_text("#!/bin/sh\n" + body + "\n")
+    path.chmod(0o755)
+
+
+@pytest.mark.parametrize("uid, allow_root", [("0", True), ("1000", False)])
+def test_lab_passes_allow_root_to_root_only(tmp_path, uid, allow_root):
+    _stub(tmp_path, "id", f'[ "$1" = -u ] && echo {uid}')
+    _stub(tmp_path, "jupyter", 'printf "%s\\n" "$@"')
+    env = dict(
+        os.environ,
+        PATH=f"{tmp_path}:{os.environ['PATH']}",
+        JUPYTER=str(tmp_path / "jupyter"),
+        LAB_PORT="8890",
+    )
+    args = subprocess.run(
+        ["sh", str(REPO / "tools" / "lab.sh")],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    assert ("--allow-root" in args) is allow_root
+    assert args[0] == "lab" and args[-1] == "chapters/"
+    assert "--no-browser" in args and "--port=8890" in args
