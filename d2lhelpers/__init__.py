@@ -17,6 +17,7 @@ instead. The modules, one idea each:
 - `schedulers`: learning-rate schedules
 - `tuning`: a step-level training loop, search, the learning-rate range test
 - `problems`: 2-D test functions with gradients
+- `race`: several optimizers' trajectories on one 2-D problem, drawn and animated
 - `checks`: from-scratch optimizers checked against `torch.optim`: `same_as_torch`,
   `trajectory_2d`, `least_squares_loss`
 - `widgets`: sliders for the notebooks
@@ -91,6 +92,7 @@ from .plotting import (
     use_svg_display,
 )
 from .problems import Problem2D
+from .race import animate_race, draw_contours, draw_race
 from .schedulers import (
     CosineScheduler,
     FactorScheduler,
@@ -145,6 +147,7 @@ __all__ = [
     "Timer",
     "abs",
     "accuracy",
+    "animate_race",
     "arange",
     "argmax",
     "astype",
@@ -153,6 +156,8 @@ __all__ = [
     "cos",
     "cpu",
     "data_root",
+    "draw_contours",
+    "draw_race",
     "download",
     "download_extract",
     "ema_smooth",

@@ -145,7 +145,294 @@ class ScratchAdam(torch.optim.Optimizer):
         return loss
 
 
+# From chapters/11_beyond_adam.ipynb
+class ParamwiseOptimizer(torch.optim.Optimizer):
+    # The thin shell: subclasses write update(param, grad, state, group) for one tensor.
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is not None:
+                    self.update(p, p.grad, self.state[p], group)
+        return loss
+
+
+# From chapters/11_beyond_adam.ipynb
+class Adamax(d2l.ScratchAdam):
+    # Adam with the infinity norm: s ← max(β2 s, |g|), x ← x − η v̂ / (s + ε).
+
+    def __init__(self, params, lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
+        super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay)
+
+    def second_moment(self, s, grad, beta2):
+        torch.maximum(s.mul_(beta2), grad.abs(), out=s)
+
+    def direction(self, v, s, grad, t, group):
+        beta1, _ = group["betas"]
+        return v / (1 - beta1**t) / (s + group["eps"])
+
+
+# From chapters/11_beyond_adam.ipynb
+class NAdam(d2l.ScratchAdam):
+    # Adam with a Nesterov look-ahead and Dozat's momentum schedule μ_t, as torch.optim.NAdam.
+
+    def __init__(self, params, lr=2e-3, betas=(0.9, 0.999), eps=1e-8, momentum_decay=4e-3):
+        super().__init__(params, lr=lr, betas=betas, eps=eps)
+        for group in self.param_groups:
+            group.setdefault("momentum_decay", momentum_decay)
+        self._mu_products = {}  # (β1, ψ) -> [1, μ_1, μ_1 μ_2, ...]
+
+    @staticmethod
+    def mu(t, beta1, psi):
+        return beta1 * (1 - 0.5 * 0.96 ** (t * psi))
+
+    def mu_product(self, t, beta1, psi):
+        products = self._mu_products.setdefault((beta1, psi), [1.0])
+        while len(products) <= t:
+            products.append(products[-1] * self.mu(len(products), beta1, psi))
+        return products[t]
+
+    def direction(self, v, s, grad, t, group):
+        (beta1, beta2), psi = group["betas"], group["momentum_decay"]
+        mu_t, mu_next = self.mu(t, beta1, psi), self.mu(t + 1, beta1, psi)
+        denom = (s / (1 - beta2**t)).sqrt_().add_(group["eps"])
+        grad_weight = (1 - mu_t) / (1 - self.mu_product(t, beta1, psi))
+        momentum_weight = mu_next / (1 - self.mu_product(t + 1, beta1, psi))
+        return (grad_weight * grad + momentum_weight * v) / denom
+
+
+# From chapters/11_beyond_adam.ipynb
+def radam_rectification(t, beta2=0.999):
+    # RAdam's r_t, or None while ρ_t <= 5 (the steps without the adaptive rate).
+    rho_inf = 2 / (1 - beta2) - 1
+    rho_t = rho_inf - 2 * t * beta2**t / (1 - beta2**t)
+    if rho_t <= 5:
+        return None
+    return ((rho_t - 4) * (rho_t - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_t)) ** 0.5
+
+
+# From chapters/11_beyond_adam.ipynb
+class RAdam(d2l.ScratchAdam):
+    # Adam with the variance rectification r_t (Liu et al., 2020), as torch.optim.RAdam.
+
+    def direction(self, v, s, grad, t, group):
+        beta1, beta2 = group["betas"]
+        v_hat = v / (1 - beta1**t)
+        r = radam_rectification(t, beta2)
+        if r is None:
+            return v_hat  # ρ_t <= 5: a plain momentum step
+        return v_hat * (r * (1 - beta2**t) ** 0.5) / (s.sqrt() + group["eps"])
+
+
+# From chapters/11_beyond_adam.ipynb
+class Adafactor(ParamwiseOptimizer):
+    # Adafactor as torch.optim.Adafactor: factored second moment, relative step, clipping.
+
+    def __init__(
+        self, params, lr=1e-2, beta2_decay=-0.8, eps=(None, 1e-3), d=1.0, weight_decay=0.0
+    ):
+        defaults = dict(lr=lr, beta2_decay=beta2_decay, eps=eps, d=d, weight_decay=weight_decay)
+        super().__init__(params, defaults)
+
+    def update(self, param, grad, state, group):
+        eps1, eps2 = group["eps"]
+        eps1 = torch.finfo(param.dtype).eps if eps1 is None else eps1
+        if not state:
+            state["step"] = 0
+            if param.dim() > 1:  # factored: one number per row and per column
+                state["row_var"] = param.new_zeros(param.shape[:-1] + (1,))
+                state["col_var"] = param.new_zeros(param.shape[:-2] + (1, param.shape[-1]))
+            else:
+                state["variance"] = torch.zeros_like(param)
+        state["step"] += 1
+        t, lr = state["step"], group["lr"]
+        one_minus_beta2 = t ** group["beta2_decay"]
+        alpha = max(eps2, param.norm().item() / param.numel() ** 0.5) * min(lr, t**-0.5)
+        if group["weight_decay"] != 0:
+            param.mul_(1 - lr * group["weight_decay"])
+        if param.dim() > 1:
+            r, c = state["row_var"], state["col_var"]
+            r.lerp_(grad.square().mean(dim=-1, keepdim=True), one_minus_beta2)
+            c.lerp_(grad.square().mean(dim=-2, keepdim=True), one_minus_beta2)
+            s_hat = r @ c / r.mean(dim=-2, keepdim=True).clamp(min=eps1)
+        else:
+            s_hat = state["variance"].lerp_(grad.square(), one_minus_beta2).clone()
+        u = grad / s_hat.clamp(min=eps1 * eps1).sqrt()
+        clip = max(1.0, (u.norm() / u.numel() ** 0.5).item() / group["d"])
+        param.sub_(u, alpha=alpha / clip)
+
+
+# From chapters/11_beyond_adam.ipynb
+class Lion(ParamwiseOptimizer):
+    # Lion (Chen et al., 2023): x ← x − η (sign(β1 m + (1 − β1) g) + λ x), m ← β2 m + (1 − β2) g.
+
+    def __init__(self, params, lr=1e-4, betas=(0.9, 0.99), weight_decay=0.0):
+        super().__init__(params, dict(lr=lr, betas=betas, weight_decay=weight_decay))
+
+    def update(self, param, grad, state, group):
+        lr, (beta1, beta2), wd = group["lr"], group["betas"], group["weight_decay"]
+        if not state:
+            state["exp_avg"] = torch.zeros_like(param)
+        m = state["exp_avg"]
+        param.mul_(1 - lr * wd)  # decoupled weight decay, as in AdamW
+        param.sub_(torch.sign(m.lerp(grad, 1 - beta1)), alpha=lr)
+        m.lerp_(grad, 1 - beta2)
+
+
+# From chapters/11_beyond_adam.ipynb
+def newton_schulz(
+    G, steps=5, coefficients=(3.4445, -4.7750, 2.0315), eps=1e-7, dtype=torch.bfloat16
+):
+    # Approximately orthogonalise G (σ ↦ a σ + b σ³ + c σ⁵, `steps` times), in `dtype`.
+    a, b, c = coefficients
+    X = G.to(dtype)
+    tall = G.size(0) > G.size(1)
+    if tall:  # work with the smaller Gram matrix X Xᵀ
+        X = X.T
+    X = X / X.norm().clamp(min=eps)  # now every singular value is <= 1
+    for _ in range(steps):
+        A = X @ X.T
+        B = torch.addmm(A, A, A, beta=b, alpha=c)  # b A + c A²
+        X = torch.addmm(X, B, X, beta=a)  # a X + B X
+    return X.T if tall else X
+
+
+# From chapters/11_beyond_adam.ipynb
+class Muon(ParamwiseOptimizer):
+    # Muon for the groups with use_muon=True (2-D weights); AdamW (d2l.ScratchAdam) for the others.
+
+    def __init__(self, params, lr=1e-3, weight_decay=0.1, momentum=0.95, nesterov=True, ns_steps=5):
+        defaults = dict(
+            lr=lr,
+            weight_decay=weight_decay,
+            momentum=momentum,
+            nesterov=nesterov,
+            ns_steps=ns_steps,
+            use_muon=True,
+        )
+        super().__init__(params, defaults)
+        adamw_groups = [group for group in self.param_groups if not group["use_muon"]]
+        self.adamw = (
+            d2l.ScratchAdam(adamw_groups, decoupled_weight_decay=True) if adamw_groups else None
+        )
+
+    def update(self, param, grad, state, group):
+        if grad.ndim != 2:
+            raise ValueError(
+                f"Muon works on 2-D weight matrices; this one has shape {tuple(grad.shape)}. "
+                "Put it in a parameter group with use_muon=False (AdamW)."
+            )
+        lr, mu = group["lr"], group["momentum"]
+        if not state:
+            state["momentum_buffer"] = torch.zeros_like(param)
+        buf = state["momentum_buffer"].lerp_(grad, 1 - mu)
+        update = grad.lerp(buf, mu) if group["nesterov"] else buf
+        orthogonal = newton_schulz(update, group["ns_steps"]).to(param.dtype)
+        param.mul_(1 - lr * group["weight_decay"])
+        param.sub_(orthogonal, alpha=lr * max(1, param.size(0) / param.size(1)) ** 0.5)
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        for group in self.param_groups:
+            for p in group["params"]:
+                if group["use_muon"] and p.grad is not None:
+                    self.update(p, p.grad, self.state[p], group)
+        if self.adamw is not None:
+            self.adamw.step()
+        return loss
+
+
+# From chapters/11_beyond_adam.ipynb
+class ScheduleFreeAdamW(ParamwiseOptimizer):
+    # Schedule-free AdamW (Defazio et al., 2024). Parameters hold y in train mode, x in eval mode.
+
+    def __init__(
+        self, params, lr=0.0025, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, warmup_steps=0
+    ):
+        defaults = dict(
+            lr=lr,
+            betas=betas,
+            eps=eps,
+            weight_decay=weight_decay,
+            warmup_steps=warmup_steps,
+            train_mode=True,
+        )
+        super().__init__(params, defaults)
+
+    def update(self, param, grad, state, group):
+        (beta1, beta2), wd = group["betas"], group["weight_decay"]
+        if not state:
+            state.update(
+                step=0,
+                weight_sum=0.0,
+                lr_max=0.0,
+                exp_avg_sq=torch.zeros_like(param),
+                z=param.clone(),
+                x=param.clone(),
+            )
+        state["step"] += 1
+        t, z, x = state["step"], state["z"], state["x"]
+        warmup = min(1.0, t / group["warmup_steps"]) if group["warmup_steps"] else 1.0
+        gamma = group["lr"] * warmup
+        state["lr_max"] = max(state["lr_max"], gamma)
+        weight = state["lr_max"] ** 2
+        state["weight_sum"] += weight
+        s = state["exp_avg_sq"].mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+        d = grad / (s / (1 - beta2**t)).sqrt().add_(group["eps"]) + wd * param  # param is y
+        z.sub_(d, alpha=gamma)
+        x.lerp_(z, weight / state["weight_sum"])
+        param.copy_(torch.lerp(z, x, beta1))  # the next y
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        if not self.param_groups[0]["train_mode"]:
+            raise RuntimeError(
+                "ScheduleFreeAdamW is in eval mode: call optimizer.train() before training."
+            )
+        return super().step(closure)
+
+    @torch.no_grad()
+    def eval(self):
+        # Put the average x into the parameters (for evaluation and checkpoints).
+        for group in self.param_groups:
+            if group["train_mode"]:
+                for p in group["params"]:
+                    if "x" in self.state[p]:
+                        p.copy_(self.state[p]["x"])
+                group["train_mode"] = False
+
+    @torch.no_grad()
+    def train(self):
+        # Put the gradient point y = (1 − β1) z + β1 x back into the parameters.
+        for group in self.param_groups:
+            if not group["train_mode"]:
+                for p in group["params"]:
+                    state = self.state[p]
+                    if "x" in state:
+                        p.copy_(torch.lerp(state["z"], state["x"], group["betas"][0]))
+                group["train_mode"] = True
+
+
 __all__ = [
+    "Adafactor",
+    "Adamax",
+    "Lion",
+    "Muon",
+    "NAdam",
+    "ParamwiseOptimizer",
+    "RAdam",
+    "ScheduleFreeAdamW",
     "ScratchAdam",
+    "newton_schulz",
+    "radam_rectification",
     "yogi",
 ]
