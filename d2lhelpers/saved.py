@@ -23,6 +23,13 @@ def __getattr__(name: str):
     return getattr(d2lhelpers, name)
 
 
+# From chapters/01_gradient_descent.ipynb
+def gd_2d(x1, x2, s1, s2, f_grad, eta=0.1):
+    """One step of gradient descent in 2-D, in `d2l.train_2d`'s form (no optimizer state)."""
+    g1, g2 = f_grad(x1, x2)
+    return x1 - eta * g1, x2 - eta * g2, 0, 0
+
+
 # From chapters/08_adam.ipynb
 def yogi(params, states, hyperparams):
     """Yogi, in the book's from-scratch interface: `states` holds (v, s) per parameter."""
@@ -432,6 +439,7 @@ __all__ = [
     "RAdam",
     "ScheduleFreeAdamW",
     "ScratchAdam",
+    "gd_2d",
     "newton_schulz",
     "radam_rectification",
     "yogi",
