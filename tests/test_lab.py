@@ -15,6 +15,7 @@ import socket
 import subprocess
 import threading
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -44,6 +45,18 @@ def _make_lab_command(port: int) -> str:
     lines = [line for line in out.splitlines() if line.strip()]
     assert len(lines) == 1, out
     return lines[0]
+
+
+def _open_when_up(url: str, deadline: float):
+    """Open `url`, retrying refused connections until `deadline` (a loaded machine can
+    refuse the first connection right after the server prints its URL)."""
+    while True:
+        try:
+            return urllib.request.urlopen(url, timeout=30)
+        except urllib.error.URLError as e:
+            if not isinstance(e.reason, ConnectionRefusedError) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
 
 
 @pytest.mark.slow
@@ -81,8 +94,8 @@ def test_make_lab_serves_jupyterlab_at_the_url_it_prints(tmp_path):
             assert time.monotonic() < deadline, "no URL after 180 s:\n" + "".join(output)
         url, url_port, token = next(m.groups() for m in map(URL_LINE.match, output) if m)
         assert int(url_port) == port
-        with urllib.request.urlopen(url, timeout=30) as page:
-            assert page.status == 200 and "JupyterLab" in page.read().decode()
+        page = _open_when_up(url, deadline)
+        assert page.status == 200 and "JupyterLab" in page.read().decode()
         status_url = f"http://127.0.0.1:{port}/api/status?token={token}"
         with urllib.request.urlopen(status_url, timeout=30) as status:
             assert status.status == 200
