@@ -45,6 +45,11 @@ FRAMES = {"04_": "learning rate"}
 INJECTED = "d2l-book-injected"
 NBVAL_MARKER = re.compile(r"^# NBVAL_\w+[ \t]*\n?", re.MULTILINE)
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+# matplotlib's animation player (to_jshtml) links Font Awesome 4 from a CDN for its
+# buttons' icons; the theme's own Font Awesome 6 (local) draws the same icon names.
+FONT_AWESOME_CDN = re.compile(
+    r"""<link\s+rel=["']stylesheet["']\s+href=["']https?://[^"']*font-awesome[^"']*["']\s*/?>"""
+)
 IMAGE_MIMES = ("image/png", "image/svg+xml", "image/jpeg", "image/gif")
 # A page may load files only from the site itself: no scheme, or a fragment.
 EXTERNAL_LOAD = re.compile(
@@ -167,9 +172,12 @@ def for_the_page(executed: Path) -> nbformat.NotebookNode:
             cell.execution_count -= 1
         outputs = []
         for output in cell.outputs:
-            if WIDGET_VIEW in output.get("data", {}):
+            data = output.get("data", {})
+            if WIDGET_VIEW in data:
                 print(f"{executed.stem}: a widget outside d2l.explore is shown as a note")
                 output = widget_note()
+            elif "text/html" in data:
+                data["text/html"] = FONT_AWESOME_CDN.sub("", data["text/html"])
             outputs.append(output)
         cell.outputs = outputs
     return nb
