@@ -38,6 +38,7 @@ OUT = REPO / "book" / "_build" / "test-html"
 STAGED = OUT.parent / f"{OUT.name}-src"  # the executed chapters as the pages show them
 ARTIFACTS = REPO / "test-artifacts" / "book"
 BUILD_TIMEOUT_S = 2400
+PAGE_TIMEOUT_S = 120  # a loaded CI machine; chapter 10's page holds a 2 MB animation
 IMAGE_MIMES = ("image/png", "image/svg+xml", "image/jpeg", "image/gif")
 BROKEN = ("Traceback (most recent call last)", "Error displaying widget", "widget-view+json")
 
@@ -168,6 +169,7 @@ class BookPage:
 def open_page(browser, site: str, name: str):
     """Open `name` from the site; collect console errors and requests to other hosts."""
     page = browser.new_page()
+    page.set_default_timeout(PAGE_TIMEOUT_S * 1000)
     view = BookPage(page, Path(name).stem or "index")
 
     def route(route):
@@ -332,7 +334,7 @@ def test_search_finds_the_momentum_chapter_offline(browser, site):
         page = view.page
         page.wait_for_function(
             "() => document.querySelectorAll('#search-results ul.search li').length > 0",
-            timeout=30_000,
+            timeout=PAGE_TIMEOUT_S * 1000,
         )
         hits = page.eval_on_selector_all(
             "#search-results ul.search li a", "as => as.map(a => a.getAttribute('href'))"
