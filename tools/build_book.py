@@ -79,9 +79,13 @@ def cache_key(path: Path) -> str:
     return digest.hexdigest()[:16]
 
 
+def cached_prefix(path: Path) -> str:
+    """The cached copies of `path` at this epoch fraction are named prefix + key + .ipynb."""
+    return f"{path.stem}.{os.environ.get('D2L_EPOCH_FRACTION') or 'full'}."
+
+
 def cached_path(path: Path, key: str) -> Path:
-    fraction = os.environ.get("D2L_EPOCH_FRACTION") or "full"
-    return CACHE / f"{path.stem}.{fraction}.{key}.ipynb"
+    return CACHE / f"{cached_prefix(path)}{key}.ipynb"
 
 
 def frames_label(path: Path) -> str | None:
@@ -139,8 +143,8 @@ def execute_all(chapters: list[Path], jobs: int, timeout: int | None) -> list[Pa
         if env_mpl is not None:
             os.environ["MPLBACKEND"] = env_mpl
     for path, target in zip(chapters, targets):  # older copies of the same chapter and fraction
-        for old in CACHE.glob(f"{path.stem}.{target.name.split('.')[1]}.*.ipynb"):
-            if old != target:
+        for old in CACHE.glob(f"{cached_prefix(path)}*.ipynb"):
+            if old != target and "." not in old.name[len(cached_prefix(path)) : -len(".ipynb")]:
                 old.unlink()
     return targets
 
@@ -194,15 +198,14 @@ def mathjax_folder() -> Path:
     return folder
 
 
-def stage(executed: list[Path], src: Path) -> None:
+def stage(chapters: list[Path], executed: list[Path], src: Path) -> None:
     if src.exists():
         shutil.rmtree(src)
     shutil.copytree(BOOK, src, ignore=shutil.ignore_patterns("_build", "__pycache__"))
     toc = ["format: jb-book", "root: index", "chapters:"]
-    for path in executed:
-        stem = path.name.split(".")[0]
-        nbformat.write(for_the_page(path), src / f"{stem}.ipynb")
-        toc.append(f"  - file: {stem}")
+    for chapter, path in zip(chapters, executed):
+        nbformat.write(for_the_page(path), src / chapter.name)
+        toc.append(f"  - file: {chapter.stem}")
     (src / "_toc.yml").write_text("\n".join(toc) + "\n")
 
 
@@ -263,7 +266,7 @@ def main() -> None:
     begin = time.perf_counter()
     executed = execute_all(chapters, args.jobs, args.timeout)
     src = out.parent / f"{out.name}-src"
-    stage(executed, src)
+    stage(chapters, executed, src)
     render(src, out)
     if loads := external_loads(out):
         fail("pages load files from other hosts (the book must read offline):\n" + "\n".join(loads))
