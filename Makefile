@@ -48,6 +48,22 @@ dist: $(STAMP)
 	rm -rf dist
 	$(BIN)/python -m build --outdir dist .
 
+# `make book`: execute every chapter (full length unless D2L_EPOCH_FRACTION is set) and
+# render the course as a static site in book/_build/html (README, "Reading the course as a
+# book"). Chapters unchanged since the last build are not executed again.
+BOOK_STAMP := $(VENV)/.book-installed
+
+$(BOOK_STAMP): $(STAMP) pyproject.toml
+	$(BIN)/python -m pip install --quiet -e '.[book]'
+	@touch $(BOOK_STAMP)
+
+.PHONY: book
+book: $(BOOK_STAMP)
+	$(BIN)/python tools/build_book.py
+
+# tests/test_book.py builds the book at the test fraction.
+test: $(BOOK_STAMP)
+
 lint: $(STAMP)
 	$(BIN)/ruff check d2lhelpers tests chapters tools bench
 	$(BIN)/ruff format --check d2lhelpers tests chapters tools bench

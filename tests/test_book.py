@@ -1,0 +1,343 @@
+"""The course as a book: `tools/build_book.py` builds it, and Chromium reads it offline.
+
+Builds the book at the test fraction (D2L_EPOCH_FRACTION, 0.05 unless set) into
+book/_build/test-html; the executed chapters are cached in book/_build/executed, so a
+second run with unchanged chapters only renders. Then serves the site on 127.0.0.1 and
+opens it in Debian's Chromium (/usr/bin/chromium, launched as tests/test_browser.py
+does) through Playwright. Every page must load without console errors and without a
+request to another host; chapter pages must show each image their executed notebook
+produced, typeset maths and links to their neighbours; chapter 10's animation must
+play from its controls, chapter 04's precomputed slider must move its figure, and the
+search must find a chapter. Screenshots go to test-artifacts/book/.
+
+The browser tests are skipped, with the reason, only when /usr/bin/chromium is missing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import http.server
+import os
+import re
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+import pytest
+from playwright.sync_api import Page, sync_playwright
+from test_browser import CHROMIUM, CHROMIUM_ARGS
+
+REPO = Path(__file__).resolve().parent.parent
+CHAPTERS = REPO / "chapters"
+OUT = REPO / "book" / "_build" / "test-html"
+STAGED = OUT.parent / f"{OUT.name}-src"  # the executed chapters as the pages show them
+ARTIFACTS = REPO / "test-artifacts" / "book"
+BUILD_TIMEOUT_S = 2400
+PAGE_TIMEOUT_S = 120  # a loaded CI machine; chapter 10's page holds a 2 MB animation
+IMAGE_MIMES = ("image/png", "image/svg+xml", "image/jpeg", "image/gif")
+BROKEN = ("Traceback (most recent call last)", "Error displaying widget", "widget-view+json")
+
+pytestmark = pytest.mark.slow
+in_chromium = pytest.mark.browser
+
+
+def _chapter(pattern: str) -> Path:
+    found = sorted(CHAPTERS.glob(pattern))
+    assert found, f"no chapters/{pattern} to check in the book"
+    return found[0]
+
+
+@pytest.fixture(scope="module")
+def book() -> Path:
+    """The built site (book/_build/test-html); fails with the build's output if it fails."""
+    env = dict(os.environ)
+    env.setdefault("D2L_EPOCH_FRACTION", "0.05")
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+    begin = time.monotonic()
+    build = subprocess.run(
+        [sys.executable, str(REPO / "tools" / "build_book.py"), "--out", str(OUT)],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=BUILD_TIMEOUT_S,
+    )
+    log = build.stdout + build.stderr
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    (ARTIFACTS / "build.log").write_text(log)
+    assert build.returncode == 0, (
+        f"tools/build_book.py failed (exit status {build.returncode}); the end of its "
+        f"output (all of it in {ARTIFACTS / 'build.log'}):\n{log[-6000:]}"
+    )
+    print(f"book built in {time.monotonic() - begin:.0f} s")
+    return OUT
+
+
+def expected_images(chapter: Path) -> int:
+    """Images the chapter's page must show: one per image output, each <img> of HTML ones.
+
+    myst-nb renders an output's HTML before its images, as JupyterLab does.
+    """
+    nb = nbformat.read(STAGED / chapter.name, as_version=4)
+    count = 0
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            data = output.get("data", {})
+            if "text/html" in data:
+                count += len(re.findall(r"<img\b", data["text/html"]))
+            elif any(mime in data for mime in IMAGE_MIMES):
+                count += 1
+    return count
+
+
+def test_the_book_has_a_page_per_chapter_and_loads_nothing_from_other_hosts(book):
+    sys.path.insert(0, str(REPO / "tools"))
+    try:
+        from build_book import external_loads
+    finally:
+        sys.path.remove(str(REPO / "tools"))
+    chapters = sorted(CHAPTERS.glob("*.ipynb"))
+    missing = [c.name for c in chapters if not (book / f"{c.stem}.html").exists()]
+    assert not missing, f"no page in {book} for {missing}"
+    assert (book / "_static" / "mathjax" / "tex-chtml.js").exists(), "MathJax was not copied"
+    assert not external_loads(book)
+    for chapter in chapters:
+        text = (book / f"{chapter.stem}.html").read_text()
+        shown = [marker for marker in BROKEN if marker in text]
+        assert not shown, f"{chapter.stem}.html shows {shown}"
+
+
+# ---------------------------------------------------------------- in Chromium
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def site(book):
+    """The built book served on 127.0.0.1, as `python -m http.server` serves it."""
+    handler = functools.partial(_QuietHandler, directory=str(book))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture(scope="module")
+def browser(site, tmp_path_factory):
+    if not CHROMIUM.exists():
+        reason = f"{CHROMIUM} is missing: install Debian's chromium (`.ci/run` does) to run this"
+        print(f"SKIP: {reason}")
+        pytest.skip(reason)
+    with sync_playwright() as playwright:
+        context = playwright.chromium.launch_persistent_context(
+            str(tmp_path_factory.mktemp("chromium-profile")),
+            executable_path=str(CHROMIUM),
+            headless=True,
+            args=CHROMIUM_ARGS,
+            viewport={"width": 1280, "height": 1000},
+        )
+        try:
+            yield context
+        finally:
+            context.close()
+
+
+@dataclass
+class BookPage:
+    page: Page
+    name: str
+    problems: list[str] = field(default_factory=list)
+
+    def screenshot(self, label: str, **options) -> Path:
+        path = ARTIFACTS / f"{self.name}-{label}.png"
+        self.page.screenshot(path=str(path), **options)
+        return path
+
+
+@contextlib.contextmanager
+def open_page(browser, site: str, name: str):
+    """Open `name` from the site; collect console errors and requests to other hosts."""
+    page = browser.new_page()
+    page.set_default_timeout(PAGE_TIMEOUT_S * 1000)
+    view = BookPage(page, Path(name).stem or "index")
+
+    def route(route):
+        url = route.request.url
+        if url.startswith((site, "data:", "blob:")):
+            route.continue_()
+        else:
+            view.problems.append(f"request to another host: {url}")
+            route.abort()
+
+    page.route("**/*", route)
+    page.on(
+        "console",
+        lambda m: view.problems.append(f"console {m.type}: {m.text}") if m.type == "error" else 0,
+    )
+    page.on("pageerror", lambda e: view.problems.append(f"page error: {e}"))
+    try:
+        page.goto(site + name, wait_until="load")
+        # MathJax 3 typesets after the load event; its promise settles when it is done.
+        page.evaluate(
+            "() => window.MathJax && MathJax.startup ? MathJax.startup.promise : null",
+        )
+        yield view
+        assert not view.problems, f"{name}:\n" + "\n".join(view.problems)
+    except BaseException:
+        with contextlib.suppress(Exception):
+            view.screenshot("failure", full_page=True)
+        raise
+    finally:
+        page.close()
+
+
+@in_chromium
+def test_landing_page_introduces_the_course_and_lists_every_chapter(browser, site):
+    chapters = sorted(CHAPTERS.glob("*.ipynb"))
+    with open_page(browser, site, "index.html") as view:
+        page = view.page
+        text = page.locator("article").inner_text()
+        for needed in ("make lab", "Colab"):
+            assert needed in text, f"the landing page does not mention {needed!r}"
+        links = page.eval_on_selector_all(
+            "article .toctree-wrapper a.reference", "as => as.map(a => a.getAttribute('href'))"
+        )
+        assert links == [f"{c.stem}.html" for c in chapters], (
+            f"the landing page's chapter list {links} is not the chapters in {CHAPTERS}"
+        )
+        side = page.eval_on_selector_all(
+            ".bd-sidebar-primary a.reference", "as => as.map(a => a.getAttribute('href'))"
+        )
+        assert [f"{c.stem}.html" for c in chapters] == [s for s in side if s != "#"][
+            -len(chapters) :
+        ]
+        view.screenshot("top")
+        view.screenshot("full", full_page=True)
+
+
+@in_chromium
+@pytest.mark.parametrize("pattern", ["04_*.ipynb", "10_*.ipynb"], ids=["momentum", "comparison"])
+def test_chapter_page_shows_its_figures_typeset_maths_and_neighbours(browser, site, pattern):
+    chapter = _chapter(pattern)
+    chapters = sorted(CHAPTERS.glob("*.ipynb"))
+    with open_page(browser, site, f"{chapter.stem}.html") as view:
+        page = view.page
+        images = page.eval_on_selector_all(
+            "article .cell_output img",
+            """is => is.map(i => ({
+                loaded: i.complete && i.naturalWidth > 0, src: i.src.slice(0, 80)}))""",
+        )
+        want = expected_images(chapter)
+        assert want > 0, f"{chapter.name}: the executed notebook has no image output"
+        assert len(images) == want, (
+            f"{chapter.name}: the page shows {len(images)} images; its executed notebook "
+            f"produced {want}"
+        )
+        broken = [i["src"] for i in images if not i["loaded"]]
+        assert not broken, f"{chapter.name}: images that did not load: {broken}"
+
+        maths = page.evaluate("""() => {
+            const math = Array.from(document.querySelectorAll('article .math'));
+            return {count: math.length,
+                    raw: math.filter(m => !m.querySelector('mjx-container'))
+                        .map(m => m.textContent),
+                    errors: document.querySelectorAll('article mjx-merror').length};
+        }""")
+        assert maths["count"] > 0, f"{chapter.name}: no maths on the page"
+        assert not maths["raw"], f"{chapter.name}: maths left untypeset: {maths['raw'][:5]}"
+        assert not maths["errors"], f"{chapter.name}: {maths['errors']} maths errors"
+        prose = page.evaluate("""() => {
+            const article = document.querySelector('article').cloneNode(true);
+            article.querySelectorAll('pre, code, script, .cell_output').forEach(e => e.remove());
+            return article.innerText;
+        }""")
+        leftovers = [d for d in ("$$", "\\(", "\\[") if d in prose]
+        assert not leftovers, f"{chapter.name}: raw maths delimiters {leftovers} in the prose"
+        shown = page.locator("article").inner_text()
+        assert not [m for m in BROKEN if m in shown], f"{chapter.name}: broken output shown"
+
+        index = chapters.index(chapter)
+        footer = page.locator(".prev-next-area")
+        prev_href = footer.locator("a.left-prev").get_attribute("href")
+        following = footer.locator("a.right-next")
+        next_href = following.get_attribute("href") if following.count() else None
+        want_prev = f"{chapters[index - 1].stem}.html" if index else "index.html"
+        want_next = f"{chapters[index + 1].stem}.html" if index + 1 < len(chapters) else None
+        assert (prev_href, next_href) == (want_prev, want_next)
+        view.screenshot("top")
+        page.locator("article .cell_output img").first.scroll_into_view_if_needed()
+        view.screenshot("first-figure")
+
+
+@in_chromium
+def test_momentum_slider_moves_through_precomputed_frames(browser, site):
+    chapter = _chapter("04_*.ipynb")
+    with open_page(browser, site, f"{chapter.stem}.html") as view:
+        page = view.page
+        box = page.locator(".d2l-frames").first
+        assert box.count(), f"{chapter.name}: no slider over precomputed frames"
+        slider, readout = box.locator("input[type=range]"), box.locator("output")
+        image, text = box.locator("img"), box.locator(".d2l-frames-text")
+        assert slider.get_attribute("aria-label").startswith("learning rate")
+        box.scroll_into_view_if_needed()
+        before = image.get_attribute("src"), readout.inner_text(), text.inner_text()
+        assert re.search(r"epoch \d+, x1: \S+, x2: \S+", before[2]), before[2]
+        view.screenshot("frames-before")
+        slider.focus()
+        page.keyboard.press("Home")
+        after = image.get_attribute("src"), readout.inner_text(), text.inner_text()
+        view.screenshot("frames-after")
+        assert all(a != b for a, b in zip(after, before)), (
+            f"{chapter.name}: moving the slider from {before[1]} to {after[1]} did not change "
+            "the figure, the readout and the printed text"
+        )
+        assert page.evaluate("i => i.complete && i.naturalWidth > 0", image.element_handle())
+
+
+@in_chromium
+def test_comparison_animation_plays_from_its_controls(browser, site):
+    chapter = _chapter("10_*.ipynb")
+    with open_page(browser, site, f"{chapter.stem}.html") as view:
+        page = view.page
+        player = page.locator("article .animation").first
+        assert player.count(), f"{chapter.name}: no animation player on the page"
+        for title in ("Play", "Pause", "Next frame", "Previous frame", "First frame"):
+            assert player.locator(f"button[title='{title}']").count(), f"no {title!r} button"
+        slider, image = player.locator("input.anim-slider"), player.locator("img")
+        player.scroll_into_view_if_needed()
+        player.locator("button[title='First frame']").click()
+        first = image.get_attribute("src"), slider.input_value()
+        player.locator("button[title='Next frame']").click()
+        second = image.get_attribute("src"), slider.input_value()
+        assert first[0] != second[0] and int(second[1]) == int(first[1]) + 1, (
+            f"{chapter.name}: 'Next frame' did not advance the animation ({first[1]} -> "
+            f"{second[1]})"
+        )
+        view.screenshot("animation")
+
+
+@in_chromium
+def test_search_finds_the_momentum_chapter_offline(browser, site):
+    chapter = _chapter("04_*.ipynb")
+    with open_page(browser, site, "search.html?q=Nesterov") as view:
+        page = view.page
+        page.wait_for_function(
+            "() => document.querySelectorAll('#search-results ul.search li').length > 0",
+            timeout=PAGE_TIMEOUT_S * 1000,
+        )
+        hits = page.eval_on_selector_all(
+            "#search-results ul.search li a", "as => as.map(a => a.getAttribute('href'))"
+        )
+        assert any(h.startswith(f"{chapter.stem}.html") for h in hits), hits
+        view.screenshot("results")
