@@ -15,7 +15,7 @@ instead. The modules, one idea each:
 - `models`: the networks the chapters train, `lenet`, `mlp`
 - `training`: losses, evaluation, `train_2d`, `train_ch11`, `train`
 - `schedulers`: learning-rate schedules
-- `tuning`: a step-level training loop, search, the learning-rate range test
+- `tuning`: a step-level training loop, search, smoothing, scheduler curves
 - `problems`: 2-D test functions with gradients
 - `race`: several optimizers' trajectories on one 2-D problem, drawn and animated
 - `checks`: from-scratch optimizers checked against `torch.optim`: `same_as_torch`,
@@ -114,10 +114,8 @@ from .training import (
 )
 from .tuning import (
     ema_smooth,
-    lr_range_test,
     scheduler_curve,
     search_space_samples,
-    suggest_lr,
     train_steps,
 )
 from .widgets import explore, slider
@@ -179,7 +177,6 @@ __all__ = [
     "load_data_fashion_mnist",
     "locate_fashion_mnist",
     "log",
-    "lr_range_test",
     "matmul",
     "max_difference",
     "meshgrid",
@@ -211,7 +208,6 @@ __all__ = [
     "slider",
     "squared_loss",
     "stack",
-    "suggest_lr",
     "tanh",
     "tensor",
     "train",

@@ -152,6 +152,57 @@ class ScratchAdam(torch.optim.Optimizer):
         return loss
 
 
+# From chapters/09_lr_schedulers.ipynb
+def lr_range_test(net, trainer, data_iter, loss, device, lr_min=1e-3, lr_max=10.0, beta=0.9):
+    """The range test: one pass over `data_iter` with geometrically rising rates.
+
+    Returns the rates, the minibatch losses and their bias-corrected moving average
+    (`beta`). Stops early once the smoothed loss exceeds four times its lowest value.
+    """
+    net.to(device)
+    num_steps = len(data_iter)
+    lrs, raw, smoothed = [], [], []
+    average = 0.0
+    for k, (X, y) in enumerate(data_iter):
+        lr = lr_min * (lr_max / lr_min) ** (k / max(num_steps - 1, 1))
+        for group in trainer.param_groups:
+            group["lr"] = lr
+        trainer.zero_grad()
+        ls = loss(net(X.to(device)), y.to(device))
+        ls.backward()
+        trainer.step()
+        average = beta * average + (1 - beta) * ls.item()
+        lrs.append(lr)
+        raw.append(ls.item())
+        smoothed.append(average / (1 - beta ** (k + 1)))
+        if not math.isfinite(smoothed[-1]) or smoothed[-1] > 4 * min(smoothed):
+            break
+    return lrs, raw, smoothed
+
+
+# From chapters/09_lr_schedulers.ipynb
+def suggest_lr(lrs, smoothed, skip_start=10, skip_end=5, min_steps=50, min_drop=0.02):
+    """A peak rate read off a range test and the rule that gave it, or `(None, reason)`.
+
+    The rate where the smoothed loss falls fastest per unit of log(lr), searched from point
+    `skip_start` to `skip_end` points before the lowest smoothed loss; if that window is
+    empty, the rate of the lowest loss divided by 10.
+    """
+    if len(lrs) < min_steps:
+        return None, f"only {len(lrs)} minibatches, fewer than {min_steps}"
+    best = min(range(skip_start, len(smoothed)), key=smoothed.__getitem__)
+    if smoothed[best] > (1 - min_drop) * smoothed[skip_start]:
+        return None, f"the smoothed loss never fell by {min_drop:.0%}: widen the range of rates"
+    window = range(skip_start, best - skip_end)
+    if len(window) < 2:
+        return lrs[best] / 10, "lowest loss / 10 (the minimum came too early)"
+
+    def slope(k):
+        return (smoothed[k + 1] - smoothed[k]) / math.log(lrs[k + 1] / lrs[k])
+
+    return lrs[min(window, key=slope)], "steepest descent before the minimum"
+
+
 # From chapters/11_beyond_adam.ipynb
 class ParamwiseOptimizer(torch.optim.Optimizer):
     # The thin shell: subclasses write update(param, grad, state, group) for one tensor.
@@ -440,7 +491,9 @@ __all__ = [
     "ScheduleFreeAdamW",
     "ScratchAdam",
     "gd_2d",
+    "lr_range_test",
     "newton_schulz",
     "radam_rectification",
+    "suggest_lr",
     "yogi",
 ]

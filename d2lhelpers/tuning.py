@@ -1,14 +1,15 @@
-"""Tools for tuning an optimizer: a step-level training loop, search, and the range test.
+"""Tools for tuning an optimizer: a step-level training loop, search and schedules.
 
 `d2l.train` works epoch by epoch. Tuning needs a finer view: a schedule stepped every
 minibatch, gradient clipping and how often it acts, the gradient norm and the size of
 each update relative to its weights, the test accuracy every few steps (to count the
 steps to a target), and a run that stops as soon as it diverges. `train_steps` records
 all of these, step by step. `search_space_samples` draws random or quasi-random
-(Sobol) hyperparameters, on a log or linear scale, for a tuning study. `lr_range_test`
-and `suggest_lr` are the learning-rate range test and its suggestion rule, stated
-exactly so that it can be tested. `scheduler_curve` reads the rate (and momentum) of
-every step off a torch scheduler without touching the optimizer you train with.
+(Sobol) hyperparameters, on a log or linear scale, for a tuning study. `ema_smooth`
+smooths a noisy per-step loss curve for plotting. `scheduler_curve` reads the rate (and
+momentum) of every step off a torch scheduler without touching the optimizer you train
+with. (The learning-rate range test is chapter 09's, saved as `d2l.lr_range_test` and
+`d2l.suggest_lr`.)
 """
 
 from __future__ import annotations
@@ -223,63 +224,6 @@ def ema_smooth(values: list[float], beta: float = 0.98) -> list[float]:
         average = beta * average + (1 - beta) * value
         smoothed.append(average / (1 - beta ** (k + 1)))
     return smoothed
-
-
-def suggest_lr(
-    lrs: list[float], losses: list[float], beta: float = 0.98, divergence_factor: float = 4.0
-) -> float:
-    """The range test's suggestion: the rate at the smoothed loss's minimum, divided by 10.
-
-    The rule, in full: smooth the minibatch losses with `ema_smooth(losses, beta)`; cut
-    the curve at the first step whose smoothed loss is not finite or exceeds
-    `divergence_factor` times the lowest smoothed loss before it (the test has
-    diverged there); find the step with the lowest smoothed loss before the cut; return
-    its rate divided by 10. The factor 10 steps back from the edge of stability, where
-    the loss is lowest only because it is about to blow up.
-    """
-    if len(lrs) != len(losses):
-        raise ValueError(
-            f"lrs and losses must have the same length, got {len(lrs)} and {len(losses)}."
-        )
-    if len(lrs) < 2:
-        raise ValueError("A range test needs at least two steps to suggest a rate.")
-    if any(not lr > 0 for lr in lrs):
-        raise ValueError("Every rate of a range test must be positive.")
-    smoothed = ema_smooth(losses, beta)
-    best = 0
-    for k, value in enumerate(smoothed):
-        if not math.isfinite(value) or value > divergence_factor * smoothed[best]:
-            break
-        if value < smoothed[best]:
-            best = k
-    return lrs[best] / 10
-
-
-def lr_range_test(
-    net: nn.Module,
-    optimizer: torch.optim.Optimizer,
-    train_iter,
-    num_steps: int,
-    lr_min: float = 1e-5,
-    lr_max: float = 10.0,
-    loss: Callable | None = None,
-) -> dict:
-    """The learning-rate range test: train with rates rising geometrically from `lr_min`.
-
-    Step `k` of `num_steps` uses `lr_min * (lr_max / lr_min) ** (k / (num_steps - 1))`;
-    the run stops when the loss diverges. Returns the record of `train_steps`; pass its
-    `lr` and `loss` to `suggest_lr`. The weights it leaves behind are to be thrown away.
-    """
-    if not 0 < lr_min < lr_max:
-        raise ValueError(f"Need 0 < lr_min < lr_max, got lr_min={lr_min}, lr_max={lr_max}.")
-    if num_steps < 2:
-        raise ValueError(f"A range test needs at least 2 steps, got {num_steps}.")
-    ratio = lr_max / lr_min
-
-    def schedule(step: int) -> float:
-        return lr_min * ratio ** (step / (num_steps - 1))
-
-    return train_steps(net, optimizer, train_iter, num_steps, loss, lr_schedule=schedule)
 
 
 def scheduler_curve(

@@ -192,49 +192,6 @@ def test_ema_smooth_is_bias_corrected():
         tuning.ema_smooth([1.0], beta=1.0)
 
 
-def test_suggest_lr_returns_a_tenth_of_the_rate_at_the_smoothed_minimum():
-    lrs = [10 ** (-5 + 6 * k / 99) for k in range(100)]
-    losses = [1 + (math.log10(lr) + 2) ** 2 for lr in lrs]  # lowest at lr = 1e-2
-    best = min(range(100), key=losses.__getitem__)
-    assert tuning.suggest_lr(lrs, losses, beta=0.0) == pytest.approx(lrs[best] / 10)
-    assert tuning.suggest_lr(lrs, losses, beta=0.0) == pytest.approx(1e-3, rel=0.15)
-
-
-def test_suggest_lr_ignores_everything_after_the_loss_diverges():
-    lrs = [10 ** (-4 + k / 10) for k in range(40)]
-    losses = [2.0 - 0.05 * k for k in range(20)] + [50.0] + [0.01] * 19  # a crash, then garbage
-    assert tuning.suggest_lr(lrs, losses, beta=0.0) == pytest.approx(lrs[19] / 10)
-    with_nan = losses[:20] + [math.nan] + [0.01] * 19
-    assert tuning.suggest_lr(lrs, with_nan, beta=0.0) == pytest.approx(lrs[19] / 10)
-
-
-@pytest.mark.parametrize(
-    "lrs, losses, message",
-    [
-        ([0.1, 1.0], [1.0], "same length"),
-        ([0.1], [1.0], "two steps"),
-        ([0.0, 1.0], [1, 1], "positive"),
-    ],
-)
-def test_suggest_lr_rejects_bad_curves(lrs, losses, message):
-    with pytest.raises(ValueError, match=message):
-        tuning.suggest_lr(lrs, losses)
-
-
-def test_lr_range_test_raises_the_rate_geometrically_and_stops_at_divergence():
-    net, train_iter, _ = _problem()
-    optimizer = torch.optim.SGD(net.parameters(), lr=0.0)
-    record = tuning.lr_range_test(net, optimizer, train_iter, 30, lr_min=1e-3, lr_max=1e6)
-    ratios = [b / a for a, b in zip(record["lr"], record["lr"][1:])]
-    assert ratios == pytest.approx([1e9 ** (1 / 29)] * len(ratios))
-    assert record["lr"][0] == pytest.approx(1e-3)
-    assert record["diverged"] and record["steps"] < 30
-    with pytest.raises(ValueError, match="lr_min"):
-        tuning.lr_range_test(net, optimizer, train_iter, 30, lr_min=1.0, lr_max=0.1)
-    with pytest.raises(ValueError, match="at least 2"):
-        tuning.lr_range_test(net, optimizer, train_iter, 1)
-
-
 def test_scheduler_curve_reads_one_cycle_without_touching_a_real_optimizer():
     def one_cycle(optimizer):
         return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=0.5, total_steps=10)
