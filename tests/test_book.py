@@ -29,8 +29,8 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from playwright.sync_api import Page, sync_playwright
-from test_browser import CHROMIUM, CHROMIUM_ARGS
+from playwright.sync_api import Page
+from test_browser import chromium_context, require_chromium
 
 REPO = Path(__file__).resolve().parent.parent
 CHAPTERS = REPO / "chapters"
@@ -135,22 +135,9 @@ def site(book):
 
 @pytest.fixture(scope="module")
 def browser(site, tmp_path_factory):
-    if not CHROMIUM.exists():
-        reason = f"{CHROMIUM} is missing: install Debian's chromium (`.ci/run` does) to run this"
-        print(f"SKIP: {reason}")
-        pytest.skip(reason)
-    with sync_playwright() as playwright:
-        context = playwright.chromium.launch_persistent_context(
-            str(tmp_path_factory.mktemp("chromium-profile")),
-            executable_path=str(CHROMIUM),
-            headless=True,
-            args=CHROMIUM_ARGS,
-            viewport={"width": 1280, "height": 1000},
-        )
-        try:
-            yield context
-        finally:
-            context.close()
+    require_chromium()
+    with chromium_context(tmp_path_factory) as context:
+        yield context
 
 
 @dataclass

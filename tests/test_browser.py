@@ -117,15 +117,37 @@ def _stray_processes(marker: str) -> list[int]:
     return [pid for pid in pids if pid != os.getpid()]
 
 
-@pytest.fixture(scope="module")
-def lab(tmp_path_factory):
-    """A JupyterLab server over a copy of chapters/, with its own config, stopped afterwards."""
+def require_chromium() -> None:
+    """Skip, with the reason, where Debian's Chromium is missing; in CI, fail instead."""
     if not CHROMIUM.exists():
         reason = f"{CHROMIUM} is missing: install Debian's chromium (`.ci/run` does) to run this"
         if os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no"):
             pytest.fail(f"CI is set and {reason}", pytrace=False)  # CI must not pass by skipping
         print(f"SKIP: {reason}")
         pytest.skip(reason)
+
+
+@contextlib.contextmanager
+def chromium_context(tmp_path_factory):
+    """Debian's Chromium, headless, with a fresh profile; closed afterwards."""
+    with sync_playwright() as playwright:
+        context = playwright.chromium.launch_persistent_context(
+            str(tmp_path_factory.mktemp("chromium-profile")),
+            executable_path=str(CHROMIUM),
+            headless=True,
+            args=CHROMIUM_ARGS,
+            viewport={"width": 1280, "height": 1000},
+        )
+        try:
+            yield context
+        finally:
+            context.close()
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    """A JupyterLab server over a copy of chapters/, with its own config, stopped afterwards."""
+    require_chromium()
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     home = tmp_path_factory.mktemp("jupyterlab")
     root = home / "notebooks"
@@ -198,18 +220,8 @@ def lab(tmp_path_factory):
 @pytest.fixture(scope="module")
 def browser(lab, tmp_path_factory):
     """Debian's Chromium, headless, with a fresh profile; closed afterwards."""
-    with sync_playwright() as playwright:
-        context = playwright.chromium.launch_persistent_context(
-            str(tmp_path_factory.mktemp("chromium-profile")),
-            executable_path=str(CHROMIUM),
-            headless=True,
-            args=CHROMIUM_ARGS,
-            viewport={"width": 1280, "height": 1000},
-        )
-        try:
-            yield context
-        finally:
-            context.close()
+    with chromium_context(tmp_path_factory) as context:
+        yield context
 
 
 # ---------------------------------------------------------------- notebooks in the page
