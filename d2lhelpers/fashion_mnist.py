@@ -161,8 +161,11 @@ def _remember(path: str, key: list) -> None:
     try:
         memo.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=".verified.", suffix=".part", dir=memo.parent)
+    except OSError:
+        return
+    try:
         with os.fdopen(fd, "w") as f:
             json.dump(entries, f)
         os.replace(tmp, memo)
     except OSError:
-        pass
+        Path(tmp).unlink(missing_ok=True)  # a full disk: leave no half-written file behind
