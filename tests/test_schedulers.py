@@ -6,6 +6,14 @@ import torch
 import d2lhelpers as d2l
 from d2lhelpers import schedulers
 
+# One of each schedule class, for the tests that every schedule must pass.
+EVERY_SCHEDULE = [
+    schedulers.SquareRootScheduler(0.1),
+    schedulers.FactorScheduler(0.9, 1e-3, 0.1),
+    schedulers.MultiFactorScheduler([2, 4], 0.5, 0.1),
+    schedulers.CosineScheduler(6, 0.1, 0.0, 2, 0.01),
+]
+
 
 def _optimizer(lr=0.5):
     return torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=lr)
@@ -57,15 +65,7 @@ def test_cosine_rejects_warmup_longer_than_the_schedule():
         schedulers.CosineScheduler(5, warmup_steps=5)
 
 
-@pytest.mark.parametrize(
-    "schedule",
-    [
-        schedulers.SquareRootScheduler(0.1),
-        schedulers.FactorScheduler(0.9, 1e-3, 0.1),
-        schedulers.MultiFactorScheduler([2, 4], 0.5, 0.1),
-        schedulers.CosineScheduler(6, 0.1, 0.0, 2, 0.01),
-    ],
-)
+@pytest.mark.parametrize("schedule", EVERY_SCHEDULE)
 def test_any_schedule_wraps_as_a_torch_scheduler(schedule):
     opt = _optimizer(123.0)
     wrapped = d2l.ScheduleLR(opt, schedule)
@@ -98,15 +98,7 @@ def test_schedulers_reject_nonsense_arguments_as_torch_optim_does(make, says):
         make()
 
 
-@pytest.mark.parametrize(
-    "schedule",
-    [
-        schedulers.SquareRootScheduler(0.1),
-        schedulers.FactorScheduler(0.9, 1e-3, 0.1),
-        schedulers.MultiFactorScheduler([2, 4], 0.5, 0.1),
-        schedulers.CosineScheduler(6, 0.1, 0.0, 2, 0.01),
-    ],
-)
+@pytest.mark.parametrize("schedule", EVERY_SCHEDULE)
 def test_schedules_reject_a_negative_update_number(schedule):
     # d2l's SquareRootScheduler()(-2) is a complex number.
     with pytest.raises(ValueError, match="update number must be >= 0, got -2"):
