@@ -60,6 +60,8 @@ from .aliases import (
     zeros_like,
 )
 from .checks import (
+    agree,
+    differ,
     least_squares_loss,
     max_difference,
     same_as_torch,
@@ -113,6 +115,7 @@ from .training import (
     train_concise_ch11,
 )
 from .tuning import (
+    EMA,
     ema_smooth,
     scheduler_curve,
     search_space_samples,
@@ -129,6 +132,7 @@ __version__ = "0.2.0"
 
 __all__ = [
     "Accumulator",
+    "EMA",
     "Animator",
     "CosineScheduler",
     "DATA_HUB",
@@ -145,6 +149,7 @@ __all__ = [
     "Timer",
     "abs",
     "accuracy",
+    "agree",
     "animate_race",
     "arange",
     "argmax",
@@ -154,6 +159,7 @@ __all__ = [
     "cos",
     "cpu",
     "data_root",
+    "differ",
     "draw_contours",
     "draw_race",
     "download",

@@ -10,7 +10,8 @@ problem. The check itself is not the lesson, so it lives here, written once:
   halves, for checks that compare other pairs (two conventions, two optimizers).
 - `trajectory_2d` runs a `torch.optim.Optimizer` on a 2-D objective, in float64, and
   returns the trajectory in the form `d2l.train_2d` returns it.
-- `max_difference` compares two parameter lists or two trajectories.
+- `max_difference` compares two parameter lists or two trajectories; `agree` and `differ`
+  assert the verdict of such a comparison and print what was compared and by how much.
 - `least_squares_loss` is the lowest loss linear regression can reach: the floor under
   every airfoil loss curve.
 
@@ -174,6 +175,40 @@ def max_difference(a: Sequence, b: Sequence) -> float:
     return worst
 
 
+def agree(name: str, ours: Sequence, theirs: Sequence, tol: float = 1e-5) -> float:
+    """Check that two parameter lists or trajectories are the same within `tol`; say so.
+
+    Prints `name: agree within tol (max |difference| d)` and returns `d`; raises an
+    `AssertionError` naming the comparison when `d` is not below `tol` (an inf or NaN in
+    either run counts as a difference of inf). `ours` and `theirs` as in `max_difference`.
+    """
+    difference = max_difference(ours, theirs)
+    if not difference < tol:
+        raise AssertionError(
+            f"{name}: max |difference| {difference:.2e} is not below {tol:g}: the two runs "
+            "do not compute the same thing."
+        )
+    print(f"{name}: agree within {tol:g} (max |difference| {difference:.1e})")
+    return difference
+
+
+def differ(name: str, ours: Sequence, theirs: Sequence, tol: float = 1e-5) -> float:
+    """Check that two parameter lists or trajectories differ by more than `tol`; say so.
+
+    The negative control of `agree`: two rules that are not the same must not pass as
+    equal, which shows that the check is sharp. Prints `name: differ by d (more than
+    tol)` and returns `d`; raises an `AssertionError` when `d` is not above `tol`.
+    """
+    difference = max_difference(ours, theirs)
+    if not difference > tol:
+        raise AssertionError(
+            f"{name}: max |difference| {difference:.2e} is not above {tol:g}: the two runs "
+            "were expected to differ."
+        )
+    print(f"{name}: differ by {difference:.2g} (more than {tol:g})")
+    return difference
+
+
 def least_squares_loss(data=None) -> float:
     """The lowest mean squared loss `(Xw + b - y)^2 / 2` any linear model reaches on `data`.
 
@@ -242,6 +277,8 @@ def trajectory_2d(
 
 
 __all__ = [
+    "agree",
+    "differ",
     "init_linreg_params",
     "least_squares_loss",
     "max_difference",

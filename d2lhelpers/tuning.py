@@ -215,15 +215,30 @@ def search_space_samples(
     return trials
 
 
+class EMA:
+    """A bias-corrected exponential moving average, fed one value at a time.
+
+    `ema(value)` folds `value` into `average = beta * average + (1 - beta) * value`,
+    which starts at zero, and returns `average / (1 - beta^k)` after the k-th value:
+    the correction Adam applies to its moments, so the first values are not pulled
+    towards zero.
+    """
+
+    def __init__(self, beta: float = 0.98) -> None:
+        if not 0 <= beta < 1:
+            raise ValueError(f"beta must be in [0, 1), got {beta}.")
+        self.beta, self.average, self.count = beta, 0.0, 0
+
+    def __call__(self, value: float) -> float:
+        self.average = self.beta * self.average + (1 - self.beta) * value
+        self.count += 1
+        return self.average / (1 - self.beta**self.count)
+
+
 def ema_smooth(values: list[float], beta: float = 0.98) -> list[float]:
-    """The exponential moving average of `values`, corrected for its start at zero (as Adam)."""
-    if not 0 <= beta < 1:
-        raise ValueError(f"beta must be in [0, 1), got {beta}.")
-    average, smoothed = 0.0, []
-    for k, value in enumerate(values):
-        average = beta * average + (1 - beta) * value
-        smoothed.append(average / (1 - beta ** (k + 1)))
-    return smoothed
+    """The bias-corrected exponential moving average (`EMA`) of every prefix of `values`."""
+    ema = EMA(beta)
+    return [ema(value) for value in values]
 
 
 def scheduler_curve(

@@ -216,3 +216,32 @@ def test_max_difference_compares_parameters_that_require_grad_without_a_warning(
     a = [torch.ones(2, requires_grad=True)]
     assert d2l.max_difference(a, [torch.zeros(2)]) == 1.0
     assert not recwarn.list
+
+
+def test_agree_passes_equal_runs_and_prints_the_difference(capsys):
+    ours = checks.train_linreg(sgd, None, {"lr": 0.1}, data=_data(), steps=20)
+    theirs = checks.train_linreg_torch(partial(torch.optim.SGD, lr=0.1), data=_data(), steps=20)
+    difference = d2l.agree("sgd vs torch.optim.SGD", ours, theirs)
+    assert difference < 1e-6
+    assert capsys.readouterr().out.startswith("sgd vs torch.optim.SGD: agree within 1e-05 (")
+
+
+def test_agree_fails_on_different_runs_and_names_them():
+    ours = checks.train_linreg(sgd, None, {"lr": 0.1}, data=_data(), steps=20)
+    theirs = checks.train_linreg(sgd, None, {"lr": 0.2}, data=_data(), steps=20)
+    with pytest.raises(AssertionError, match="lr 0.1 vs lr 0.2: max"):
+        d2l.agree("lr 0.1 vs lr 0.2", ours, theirs)
+
+
+def test_agree_fails_on_a_run_that_blew_up():
+    with pytest.raises(AssertionError, match="inf"):
+        d2l.agree("blown up", [torch.tensor([math.nan])], [torch.tensor([0.0])])
+
+
+def test_differ_passes_different_runs_and_fails_equal_ones(capsys):
+    a = [torch.tensor([1.0, 2.0])]
+    b = [torch.tensor([1.0, 2.5])]
+    assert d2l.differ("a vs b", a, b) == 0.5
+    assert capsys.readouterr().out == "a vs b: differ by 0.5 (more than 1e-05)\n"
+    with pytest.raises(AssertionError, match="a vs a: .* expected to differ"):
+        d2l.differ("a vs a", a, a)

@@ -203,3 +203,14 @@ def test_scheduler_curve_reads_one_cycle_without_touching_a_real_optimizer():
     assert momenta[lrs.index(max(lrs))] == pytest.approx(0.85)  # momentum low where lr is high
     with pytest.raises(ValueError, match="num_steps"):
         tuning.scheduler_curve(one_cycle, 0)
+
+
+def test_ema_fed_one_value_at_a_time_gives_the_same_floats_as_the_loop_it_replaces():
+    values = [2.31, 2.2, 2.5, 1.9, 1.7, 0.4, 3.3]
+    average, expected = 0.0, []
+    for k, value in enumerate(values):
+        average = 0.9 * average + (1 - 0.9) * value
+        expected.append(average / (1 - 0.9 ** (k + 1)))
+    ema = d2l.EMA(0.9)
+    assert [ema(value) for value in values] == expected
+    assert tuning.ema_smooth(values, 0.9) == expected
