@@ -13,6 +13,7 @@ instead. The modules, one idea each:
 - `fashion_mnist`: find, verify and read Fashion-MNIST
 - `data`: in-memory loaders, `get_data_ch11`, `load_data_fashion_mnist`
 - `models`: the networks the chapters train, `lenet`, `mlp`
+- `loop`: the one training loop, and the rule that says a run diverged (`diverged`)
 - `training`: losses, evaluation, `train_2d`, `train_ch11`, `train`
 - `schedulers`: learning-rate schedules
 - `tuning`: a step-level training loop, search, smoothing, scheduler curves
@@ -81,6 +82,7 @@ from .devices import cpu, num_gpus, try_all_gpus, try_gpu
 from .download import DATA_HUB, DATA_URL, DownloadError, data_root, download, download_extract
 from .fashion_mnist import TEXT_LABELS, locate_fashion_mnist, read_fashion_mnist
 from .idx import IDXError
+from .loop import diverged
 from .models import lenet, mlp
 from .plotting import (
     Animator,
@@ -160,6 +162,7 @@ __all__ = [
     "cpu",
     "data_root",
     "differ",
+    "diverged",
     "draw_contours",
     "draw_race",
     "download",

@@ -414,3 +414,9 @@ def test_train_rejects_zero_epochs():
             torch.optim.SGD(net.parameters(), lr=0.1),
             torch.device("cpu"),
         )
+
+
+def test_the_divergence_rule_flags_inf_nan_and_values_above_the_limit():
+    assert not d2l.diverged(1e30)
+    assert d2l.diverged(math.inf) and d2l.diverged(-math.inf) and d2l.diverged(math.nan)
+    assert d2l.diverged(4.01, limit=4.0) and not d2l.diverged(4.0, limit=4.0)
