@@ -243,7 +243,10 @@ def test_train_returns_the_metrics_of_every_epoch():
         torch.device("cpu"),
     )
     history = result["history"]
-    assert all(len(values) == 3 for values in history.values())
+    keys = ["train_loss", "train_acc", "test_acc", "lr", "time"]
+    assert [key for key, value in history.items() if isinstance(value, list)] == keys
+    assert all(len(history[key]) == 3 for key in keys)
+    assert history["steps"] == 3 * len(train_iter) and history["diverged"] is False
     assert history["test_acc"][-1] == result["test_acc"]
     assert history["train_loss"][-1] == result["train_loss"]
     assert history["train_loss"][0] > history["train_loss"][-1]
@@ -342,7 +345,10 @@ def _train_with_a_nan_at(batch: int, monkeypatch=None, every_batch: bool = True)
         return ls * math.nan if len(calls) == batch else ls
 
     if monkeypatch is not None:
-        monkeypatch.setattr("d2lhelpers.training._checks_every_batch", lambda device: every_batch)
+        monkeypatch.setattr(
+            "d2lhelpers.training._check_every",
+            lambda device, plot_every: 1 if every_batch else plot_every,
+        )
     trainer = torch.optim.SGD(net.parameters(), lr=0.5)
     result = d2l.train(net, train_iter, test_iter, 3, loss, trainer, torch.device("cpu"))
     return result, len(calls)
@@ -392,7 +398,7 @@ def test_train_checks_on_the_device_only_at_plot_points(capsys, animators, monke
         ls = nn.functional.cross_entropy(y_hat, target)
         return ls * math.nan if len(calls) == 6 else ls
 
-    monkeypatch.setattr("d2lhelpers.training._checks_every_batch", lambda device: False)
+    monkeypatch.setattr("d2lhelpers.training._check_every", lambda device, plot_every: plot_every)
     net = nn.Linear(4, 2)
     trainer = torch.optim.SGD(net.parameters(), lr=0.1)
     d2l.train(net, train_iter, train_iter, 2, loss, trainer, torch.device("cpu"))
