@@ -69,8 +69,21 @@ def set_axes(axes, xlabel, ylabel, xlim, ylim, xscale, yscale, legend) -> None:
     axes.set_xlim(xlim)
     axes.set_ylim(ylim)
     if legend:
-        axes.legend(legend)
+        axes.legend(_names(legend))
     axes.grid(True)
+
+
+def _names(legend) -> list[str]:
+    """A legend as a list of names: a string is one name, not one name per letter."""
+    return [legend] if isinstance(legend, str) else list(legend)
+
+
+def _formats(fmts) -> list[str]:
+    """The line formats to cycle through; at least one is needed."""
+    fmts = [fmts] if isinstance(fmts, str) else list(fmts)
+    if not fmts:
+        raise ValueError('fmts is empty: give at least one line format, e.g. fmts=["-"].')
+    return fmts
 
 
 def _to_numpy(x):
@@ -107,6 +120,9 @@ def plot(
             isinstance(x, list) and not hasattr(x[0], "__len__")
         )
 
+    if len(X) == 0 or (Y is not None and len(Y) == 0):
+        raise ValueError("plot() got no data: pass at least one series of values.")
+    fmts = _formats(fmts)
     if has_one_axis(X):
         X = [X]
     if Y is None:
@@ -384,8 +400,8 @@ class Animator:
         self.fig, axes = plt.subplots(nrows, ncols, figsize=figsize)
         plt.close(self.fig)  # shown through our display handle, not by the inline backend
         self.axes = [axes] if nrows * ncols == 1 else list(np.ravel(axes))
-        self.legend = list(legend) if legend else []
-        self.fmts = fmts
+        self.legend = _names(legend) if legend else []
+        self.fmts = _formats(fmts)
         self.X: list[list[float]] | None = None
         self.Y: list[list[float]] | None = None
         self._lines: list = []

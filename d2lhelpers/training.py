@@ -37,11 +37,18 @@ def _correct(y_hat: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """Number of correct predictions, as a tensor (no host synchronisation).
 
     Accepts `(N, C)` scores with `C > 1` (the prediction is the arg-max) or `(N,)`
-    predicted labels, against `(N,)` labels; anything else is a `ValueError`.
+    predicted integer labels, against `(N,)` labels; anything else, float `(N,)` scores
+    included, is a `ValueError`.
     """
     n = y.shape[0] if y.ndim == 1 else None
     if y_hat.ndim == 2 and y_hat.shape[0] == n and y_hat.shape[1] > 1:
         y_hat = y_hat.argmax(dim=1)
+    elif y_hat.ndim == 1 and y_hat.shape[0] == n and y_hat.is_floating_point():
+        raise ValueError(
+            "accuracy() got (N,) predictions of type float: they look like one score per "
+            "example (a logit), which cannot be compared with class labels. Turn them into "
+            "labels first, e.g. (y_hat > 0).long(), or pass (N, C) class scores."
+        )
     elif not (y_hat.ndim == 1 and y_hat.shape[0] == n):
         raise ValueError(
             f"accuracy() compares (N, C) class scores (C > 1) or (N,) predicted labels with "
@@ -55,9 +62,8 @@ def _correct(y_hat: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 def accuracy(y_hat: torch.Tensor, y: torch.Tensor) -> float:
     """Compute the number of correct predictions.
 
-    `y_hat` holds `(N, C)` class scores (`C > 1`) or `(N,)` predicted labels, `y` the
-    `(N,)` true labels. d2l's silently broadcasts other shapes (`(N, 1)` predictions
-    against 4 labels count 16 "correct"); ours raises a `ValueError` naming the shapes.
+    `y_hat` holds `(N, C)` class scores (`C > 1`) or `(N,)` predicted integer labels, `y`
+    the `(N,)` true labels; other shapes, and float `(N,)` scores, are a `ValueError`.
     """
     return float(_correct(y_hat, y))
 
@@ -148,6 +154,8 @@ def train_2d(
     `trainer(x1, x2, s1, s2[, f_grad])` returns the new `(x1, x2, s1, s2)`, where
     `s1, s2` is the optimizer's state. Starts at (-5, -2) with state (0, 0), as d2l.
     """
+    if isinstance(steps, bool) or not isinstance(steps, numbers.Integral) or steps < 0:
+        raise ValueError(f"steps must be a whole number >= 0, got {steps!r}.")
     x1, x2, s1, s2 = start[0], start[1], 0, 0
     results = [(x1, x2)]
     for _ in range(steps):
@@ -157,19 +165,48 @@ def train_2d(
             x1, x2, s1, s2 = trainer(x1, x2, s1, s2)
         results.append((x1, x2))
     if verbose:
-        print(f"epoch {steps}, x1: {float(x1):f}, x2: {float(x2):f}")
+        print(f"epoch {steps}, x1: {_coordinate(x1)}, x2: {_coordinate(x2)}")
     return results
+
+
+def _coordinate(value) -> str:
+    """A coordinate with six decimals, or six significant digits once it is huge."""
+    value = float(value)
+    return f"{value:f}" if abs(value) < 1e6 or not math.isfinite(value) else f"{value:.6g}"
 
 
 def _report_divergence(run: Run) -> None:
     """Print the one line that says where a run diverged and what to try."""
     epoch, batch, value = run.diverged_at
     lr = run.lr()
-    than = f" than {float(lr):g}" if lr is not None else ""
+    try:
+        rate = float(lr)  # a number, or a one-element tensor
+    except (TypeError, ValueError):
+        rate = math.nan
+    if lr is None:
+        advice = "Try a smaller learning rate."
+    elif math.isfinite(rate) and rate > 0:
+        advice = f"Try a smaller learning rate than {rate:g}."
+    else:
+        advice = f"The learning rate was {rate:g}: use a finite, positive one."
     print(
         f"Stopped at epoch {epoch + 1}, step {batch + 1}: the loss became {value} (the run "
-        f"diverged). Try a smaller learning rate{than}."
+        f"diverged). {advice}"
     )
+
+
+def check_rate(value, where: str) -> float:
+    """Return a learning rate from a schedule, or raise a `ValueError` that names `where`."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not value >= 0:
+        raise ValueError(
+            f"The schedule gave the learning rate {value!r} for {where}: a rate must be a "
+            "number >= 0 (a negative one trains uphill). Check the schedule."
+        )
+    if not math.isfinite(value):
+        raise ValueError(
+            f"The schedule gave the learning rate {value!r} for {where}: it must be finite."
+        )
+    return float(value)
 
 
 class Animate:
@@ -337,7 +374,10 @@ def train_concise_ch11(
     reported so that it compares with `squared_loss`.
     """
     _check_epochs(num_epochs)
-    feature_dim = next(iter(data_iter))[0].shape[1]
+    first = next(iter(data_iter), None)
+    if first is None:
+        raise ValueError("data_iter yielded no minibatch: pass a loader over a non-empty data set.")
+    feature_dim = first[0].shape[1]
     net = nn.Sequential(nn.Linear(feature_dim, 1))
     nn.init.normal_(net[0].weight, std=0.01)
     optimizer = trainer_fn(net.parameters(), **hyperparams)
@@ -386,8 +426,9 @@ class EpochSchedule:
 
     def before_epoch(self, run: Run) -> None:
         if not self.torch:
+            lr = check_rate(self.scheduler(run.epoch), f"epoch {run.epoch}")
             for group in run.optimizer.param_groups:
-                group["lr"] = self.scheduler(run.epoch)
+                group["lr"] = lr
 
     def after_epoch(self, run: Run) -> None:
         if isinstance(self.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):

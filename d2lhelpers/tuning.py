@@ -15,6 +15,7 @@ with. (The learning-rate range test is chapter 09's, saved as `d2l.lr_range_test
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Callable, Mapping
 
 import torch
@@ -22,7 +23,7 @@ from torch import nn
 
 from .data import TensorLoader
 from .loop import History, Run, fit
-from .training import evaluate_accuracy_gpu
+from .training import check_rate, evaluate_accuracy_gpu
 
 Schedule = Callable[[int], float]
 
@@ -71,10 +72,17 @@ class StepSchedules:
 
     def before_batch(self, run: Run) -> None:
         if self.lr_schedule is not None:
+            lr = check_rate(self.lr_schedule(run.step), f"step {run.step}")
             for group in run.optimizer.param_groups:
-                group["lr"] = self.lr_schedule(run.step)
+                group["lr"] = lr
         if self.momentum_schedule is not None:
-            _set_momentum(run.optimizer, self.momentum_schedule(run.step))
+            momentum = self.momentum_schedule(run.step)
+            if not (isinstance(momentum, numbers.Real) and 0 <= momentum < 1):
+                raise ValueError(
+                    f"momentum_schedule gave {momentum!r} for step {run.step}: a momentum "
+                    "(or Adam's beta1) must be a number in [0, 1)."
+                )
+            _set_momentum(run.optimizer, momentum)
 
 
 class StepRecord:
@@ -115,8 +123,9 @@ class LayerStats:
 
     def before_step(self, run: Run) -> None:
         self.before = {name: w.detach().clone() for name, w in self.weights.items()}
-        for name, w in self.weights.items():
-            run.history["layer_grad_norm"][name].append(float(w.grad.norm()))
+        for name, w in self.weights.items():  # a weight the loss does not use has no gradient
+            norm = float(w.grad.norm()) if w.grad is not None else 0.0
+            run.history["layer_grad_norm"][name].append(norm)
 
     def after_step(self, run: Run) -> None:
         with torch.no_grad():
@@ -187,7 +196,10 @@ def train_steps(
     if len(train_iter) == 0:
         raise ValueError("train_iter yields no minibatches; check its batch size and data.")
     loss = loss if loss is not None else nn.CrossEntropyLoss()
-    device = next(net.parameters()).device
+    first = next(net.parameters(), None)
+    if first is None:
+        raise ValueError("net has no parameters, so there is nothing to train.")
+    device = first.device
     if isinstance(train_iter, TensorLoader):
         train_iter = train_iter.to(device)
     callbacks = [

@@ -239,3 +239,17 @@ def test_show_losses_refuses_no_runs_and_curves_that_do_not_say_where_they_were_
     with pytest.raises(TypeError, match="the run 'a' is a tuple; pass what d2l.train_ch11"):
         d2l.show_losses({"a": ([0.1], [0.3])})
     plt.close("all")
+
+
+def test_a_string_legend_is_one_name_and_empty_formats_or_data_are_errors():
+    ax = d2l.plot([1.0, 2.0, 3.0], legend="loss")
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["loss"]
+    animator = d2l.Animator(legend="loss")
+    assert animator.legend == ["loss"]
+    with pytest.raises(ValueError, match="fmts is empty"):
+        d2l.Animator(fmts=[])
+    with pytest.raises(ValueError, match="fmts is empty"):
+        d2l.plot([1.0, 2.0], fmts=[])
+    with pytest.raises(ValueError, match="plot\\(\\) got no data"):
+        d2l.plot([])
+    plt.close("all")
