@@ -19,6 +19,7 @@ instead. The modules, one idea each:
 - `tuning`: a step-level training loop, search, smoothing, scheduler curves
 - `problems`: 2-D test functions with gradients
 - `race`: several optimizers' trajectories on one 2-D problem, drawn and animated
+- `claims`: `claim`, the check of a number or comparison a chapter's prose states
 - `checks`: from-scratch optimizers checked against `torch.optim`: `same_as_torch`,
   `trajectory_2d`, `least_squares_loss`
 - `widgets`: sliders for the notebooks
@@ -70,6 +71,7 @@ from .checks import (
     train_linreg_torch,
     trajectory_2d,
 )
+from .claims import claim
 from .data import (
     TensorLoader,
     epoch_fraction,
@@ -157,6 +159,7 @@ __all__ = [
     "argmax",
     "astype",
     "checks",
+    "claim",
     "concat",
     "cos",
     "cpu",

@@ -116,9 +116,9 @@ def evaluate_accuracy_gpu(net: nn.Module, data_iter, device: torch.device | None
     """Compute the accuracy of `net` on `data_iter`, on `device`.
 
     `device` defaults to that of the net's first parameter or buffer, or the CPU for a
-    module that has none (d2l's raises `StopIteration` there); a plain function is fed
-    the batches where they are. Unlike d2l's, it puts the model back into training
-    mode if it was training, and an empty `data_iter` is a `ValueError`, not 0.0.
+    module that has none; a plain function is fed the batches where they are. A model
+    that was training is put back into training mode, and an empty `data_iter` is a
+    `ValueError`, not an accuracy of 0.
     """
     was_training = isinstance(net, nn.Module) and net.training
     if isinstance(net, nn.Module):
