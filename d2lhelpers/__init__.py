@@ -29,7 +29,7 @@ instead. The modules, one idea each:
 
 import matplotlib.pyplot as plt
 
-from . import checks, problems, schedulers, tuning
+from . import checks, datasets, problems, schedulers, settings, tuning
 from .aliases import (
     abs,
     arange,
@@ -161,6 +161,7 @@ __all__ = [
     "cos",
     "cpu",
     "data_root",
+    "datasets",
     "differ",
     "diverged",
     "draw_contours",
@@ -209,6 +210,7 @@ __all__ = [
     "search_space_samples",
     "set_axes",
     "set_figsize",
+    "settings",
     "show_losses",
     "show_run",
     "show_trace",
