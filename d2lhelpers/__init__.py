@@ -30,7 +30,7 @@ instead. The modules, one idea each:
 
 import matplotlib.pyplot as plt
 
-from . import checks, problems, schedulers, tuning
+from . import checks, datasets, problems, schedulers, settings, tuning
 from .aliases import (
     abs,
     arange,
@@ -164,6 +164,7 @@ __all__ = [
     "cos",
     "cpu",
     "data_root",
+    "datasets",
     "differ",
     "diverged",
     "draw_contours",
@@ -212,6 +213,7 @@ __all__ = [
     "search_space_samples",
     "set_axes",
     "set_figsize",
+    "settings",
     "show_losses",
     "show_run",
     "show_trace",
