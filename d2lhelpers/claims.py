@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import numbers
 
-from .data import epoch_fraction
+from .settings import epoch_fraction
 
 
 def _show(value) -> str:

@@ -22,13 +22,13 @@ from __future__ import annotations
 
 import contextlib
 import math
-import numbers
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import torch
 
 from .timing import Timer
+from .validate import positive_int
 
 EVENTS = (
     "before_fit",
@@ -144,14 +144,6 @@ class Run:
                     self.optimizer.train()
 
 
-def _check_count(name: str, value, allow_none: bool = False) -> None:
-    """Raise a `ValueError` naming `name` unless `value` is a whole number >= 1."""
-    if allow_none and value is None:
-        return
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ValueError(f"{name} must be a positive whole number, got {value!r}.")
-
-
 def fit(
     net: Callable,
     optimizer,
@@ -175,9 +167,10 @@ def fit(
     """
     if (num_epochs is None) == (num_steps is None):
         raise ValueError("Give fit() either num_epochs or num_steps, not both or neither.")
-    _check_count("num_epochs", num_epochs, allow_none=True)
-    _check_count("num_steps", num_steps, allow_none=True)
-    _check_count("check_every", check_every)
+    for name, value in (("num_epochs", num_epochs), ("num_steps", num_steps)):
+        if value is not None:
+            positive_int(name, value)
+    positive_int("check_every", check_every)
     device = torch.device(device) if device is not None else None
     history = history if history is not None else History()
     run = Run(net, optimizer, loss, train_iter, device, history)

@@ -21,6 +21,7 @@ from .data import TensorLoader
 from .loop import History, Run, diverged, fit
 from .plotting import Animator
 from .timing import Accumulator
+from .validate import positive_int
 
 
 def linreg(X: torch.Tensor, w: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -66,15 +67,6 @@ def accuracy(y_hat: torch.Tensor, y: torch.Tensor) -> float:
     the `(N,)` true labels; other shapes, and float `(N,)` scores, are a `ValueError`.
     """
     return float(_correct(y_hat, y))
-
-
-def _check_epochs(num_epochs: int) -> None:
-    if (
-        isinstance(num_epochs, bool)
-        or not isinstance(num_epochs, numbers.Integral)
-        or (num_epochs < 1)
-    ):
-        raise ValueError(f"num_epochs must be a positive whole number, got {num_epochs!r}.")
 
 
 def _no_examples(where: str) -> ValueError:
@@ -348,7 +340,7 @@ def train_ch11(
     draws it and prints `loss: ..., ... sec/epoch` (training time only). Returns
     `(times, losses)` at those points; its `.history` also holds each point's `epoch`.
     """
-    _check_epochs(num_epochs)
+    positive_int("num_epochs", num_epochs)
     w = torch.normal(mean=0.0, std=0.01, size=(feature_dim, 1), requires_grad=True)
     b = torch.zeros((1), requires_grad=True)
 
@@ -373,7 +365,7 @@ def train_concise_ch11(
     `trainer_fn(net.parameters(), **hyperparams)`. The loss is `nn.MSELoss`, halved when
     reported so that it compares with `squared_loss`.
     """
-    _check_epochs(num_epochs)
+    positive_int("num_epochs", num_epochs)
     first = next(iter(data_iter), None)
     if first is None:
         raise ValueError("data_iter yielded no minibatch: pass a loader over a non-empty data set.")
@@ -527,7 +519,7 @@ def train(
     `history`: their values after every epoch, the epoch's rate (`lr`) and the training
     seconds so far (`time`).
     """
-    _check_epochs(num_epochs)
+    positive_int("num_epochs", num_epochs)
     net.to(device)
     device = torch.device(device)
     if isinstance(train_iter, TensorLoader):

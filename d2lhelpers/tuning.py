@@ -24,6 +24,7 @@ from torch import nn
 from .data import TensorLoader
 from .loop import History, Run, fit
 from .training import check_rate, evaluate_accuracy_gpu
+from .validate import positive_int
 
 Schedule = Callable[[int], float]
 
@@ -185,14 +186,13 @@ def train_steps(
     `layer_grad_norm` and `update_ratio` (dicts: weight name -> list); `steps` (the number
     of steps taken) and `diverged`.
     """
-    if num_steps < 1:
-        raise ValueError(f"num_steps must be a positive number of minibatches, got {num_steps}.")
+    positive_int("num_steps", num_steps)
     if clip_norm is not None and not clip_norm > 0:
         raise ValueError(f"clip_norm must be a positive gradient norm (or None), got {clip_norm}.")
-    if eval_every is not None and (test_iter is None or eval_every < 1):
-        raise ValueError(
-            f"eval_every={eval_every} needs a test_iter and a positive number of steps."
-        )
+    if eval_every is not None:
+        positive_int("eval_every", eval_every)
+        if test_iter is None:
+            raise ValueError(f"eval_every={eval_every} needs a test_iter to evaluate on.")
     if len(train_iter) == 0:
         raise ValueError("train_iter yields no minibatches; check its batch size and data.")
     loss = loss if loss is not None else nn.CrossEntropyLoss()
@@ -241,8 +241,7 @@ def search_space_samples(
     Deep Learning Tuning Playbook recommends; `method="random"` draws them independently
     at random. The same `seed` gives the same settings.
     """
-    if num_trials < 1:
-        raise ValueError(f"num_trials must be a positive integer, got {num_trials}.")
+    positive_int("num_trials", num_trials)
     if not space:
         raise ValueError("The search space is empty; give at least one (low, high, scale).")
     for name, (low, high, scale) in space.items():
@@ -308,8 +307,7 @@ def scheduler_curve(
     optimizer you train with is never stepped. Use the lists as `lr_schedule` and
     `momentum_schedule` of `train_steps` (e.g. `lrs.__getitem__`).
     """
-    if num_steps < 1:
-        raise ValueError(f"num_steps must be a positive integer, got {num_steps}.")
+    positive_int("num_steps", num_steps)
     throwaway = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=lr, momentum=0.9)
     scheduler = make_scheduler(throwaway)
     lrs, momenta = [], []
