@@ -21,6 +21,7 @@ instead. The modules, one idea each:
 - `tuning`: a step-level training loop, search, smoothing, scheduler curves
 - `problems`: 2-D test functions with gradients
 - `race`: several optimizers' trajectories on one 2-D problem, drawn and animated
+- `claims`: `claim`, the check of a number or comparison a chapter's prose states
 - `checks`: from-scratch optimizers checked against `torch.optim`: `same_as_torch`,
   `trajectory_2d`, `least_squares_loss`
 - `widgets`: sliders for the notebooks
@@ -31,7 +32,7 @@ instead. The modules, one idea each:
 
 import matplotlib.pyplot as plt
 
-from . import checks, problems, schedulers, tuning
+from . import checks, datasets, problems, schedulers, settings, tuning
 from .aliases import (
     abs,
     arange,
@@ -72,6 +73,7 @@ from .checks import (
     train_linreg_torch,
     trajectory_2d,
 )
+from .claims import claim
 from .data import (
     TensorLoader,
     epoch_fraction,
@@ -160,12 +162,14 @@ __all__ = [
     "argmax",
     "astype",
     "checks",
+    "claim",
     "concat",
     "cos",
     "check_hyperparameters",
     "check_parameter",
     "cpu",
     "data_root",
+    "datasets",
     "differ",
     "diverged",
     "draw_contours",
@@ -214,6 +218,7 @@ __all__ = [
     "search_space_samples",
     "set_axes",
     "set_figsize",
+    "settings",
     "show_losses",
     "show_run",
     "show_trace",
