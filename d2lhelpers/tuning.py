@@ -23,6 +23,7 @@ from torch import nn
 
 from .data import TensorLoader
 from .loop import History, Run, fit
+from .optimizers import split_weights
 from .training import check_rate, evaluate_accuracy_gpu
 from .validate import positive_int
 
@@ -58,11 +59,6 @@ def _total_norm(grads: list[torch.Tensor]) -> torch.Tensor:
     if not grads:
         return torch.zeros(())
     return torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))
-
-
-def _weights(net: nn.Module) -> dict[str, nn.Parameter]:
-    """The named weight matrices and kernels of `net` (parameters with two or more axes)."""
-    return {name: p for name, p in net.named_parameters() if p.ndim >= 2 and p.requires_grad}
 
 
 class StepSchedules:
@@ -118,7 +114,7 @@ class LayerStats:
     """Log each weight matrix's gradient norm and update-to-weight ratio ||Δw|| / ||w||."""
 
     def before_fit(self, run: Run) -> None:
-        self.weights = _weights(run.net)
+        self.weights, _ = split_weights(run.net)
         run.history["layer_grad_norm"] = {name: [] for name in self.weights}
         run.history["update_ratio"] = {name: [] for name in self.weights}
 
