@@ -29,7 +29,7 @@ from .datasets import AIRFOIL
 from .download import download
 from .fashion_mnist import read_fashion_mnist
 from .settings import epoch_fraction
-from .validate import positive_int
+from .validate import non_negative_int, positive_int
 
 
 def _random_permutation(n: int) -> torch.Tensor:
@@ -50,8 +50,9 @@ class TensorLoader:
 
     A drop-in for the `DataLoader` objects d2l returns: it has `len()`, `.dataset`
     and `.batch_size`, and yields lists of tensors. `transform` maps each batch (a
-    list of tensors) to the batch that is yielded; `max_batches` cuts epochs short.
-    The tensors must hold at least one example: an empty loader is refused, not iterated.
+    list of tensors) to the batch that is yielded; `max_batches` cuts epochs short
+    (never lengthens them). Tensors with no examples, or `max_batches=0`, make a loader
+    that yields no batch at all, as an empty `DataLoader` does; the training loops say so.
     """
 
     def __init__(
@@ -64,17 +65,12 @@ class TensorLoader:
     ) -> None:
         positive_int("batch_size", batch_size)
         if max_batches is not None:
-            positive_int("max_batches", max_batches)
+            non_negative_int("max_batches", max_batches)
         if not tensors:
             raise ValueError("TensorLoader needs at least one tensor, got none.")
         n = len(tensors[0])
         if any(len(t) != n for t in tensors):
             raise ValueError(f"All tensors need the same length; got {[len(t) for t in tensors]}.")
-        if n == 0:
-            raise ValueError(
-                "TensorLoader got tensors with no examples (length 0): there is nothing to "
-                "batch. Pass tensors that hold at least one example."
-            )
         self.tensors = list(tensors)
         self.dataset = TensorDataset(*self.tensors)
         self.batch_size = batch_size
