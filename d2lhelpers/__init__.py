@@ -86,6 +86,7 @@ from .loop import diverged
 from .models import lenet, mlp
 from .plotting import (
     Animator,
+    draw_contours,
     plot,
     set_axes,
     set_figsize,
@@ -96,7 +97,7 @@ from .plotting import (
     use_svg_display,
 )
 from .problems import Problem2D
-from .race import animate_race, draw_contours, draw_race
+from .race import animate_race, draw_race
 from .schedulers import (
     CosineScheduler,
     FactorScheduler,
