@@ -89,6 +89,7 @@ from .models import lenet, mlp
 from .optimizers import check_hyperparameters, check_parameter, split_weights
 from .plotting import (
     Animator,
+    draw_contours,
     plot,
     set_axes,
     set_figsize,
@@ -99,7 +100,7 @@ from .plotting import (
     use_svg_display,
 )
 from .problems import Problem2D
-from .race import animate_race, draw_contours, draw_race
+from .race import animate_race, draw_race
 from .schedulers import (
     CosineScheduler,
     FactorScheduler,
