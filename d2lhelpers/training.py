@@ -162,9 +162,9 @@ def train_2d(
 
 
 def _coordinate(value) -> str:
-    """A coordinate with six decimals, or six significant digits once it is huge."""
+    """A coordinate with six decimals, or six significant digits past float32's precision."""
     value = float(value)
-    return f"{value:f}" if abs(value) < 1e6 or not math.isfinite(value) else f"{value:.6g}"
+    return f"{value:f}" if abs(value) < 1e16 or not math.isfinite(value) else f"{value:.6g}"
 
 
 def _report_divergence(run: Run) -> None:
