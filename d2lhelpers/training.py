@@ -144,7 +144,8 @@ def train_2d(
     """Optimise a 2-D objective with a customised `trainer`; return the trajectory.
 
     `trainer(x1, x2, s1, s2[, f_grad])` returns the new `(x1, x2, s1, s2)`, where
-    `s1, s2` is the optimizer's state. Starts at (-5, -2) with state (0, 0), as d2l.
+    `s1, s2` is the optimizer's state. Starts at (-5, -2) with state (0, 0), as d2l, and
+    prints the final point after `steps` steps.
     """
     if isinstance(steps, bool) or not isinstance(steps, numbers.Integral) or steps < 0:
         raise ValueError(f"steps must be a whole number >= 0, got {steps!r}.")
@@ -157,7 +158,7 @@ def train_2d(
             x1, x2, s1, s2 = trainer(x1, x2, s1, s2)
         results.append((x1, x2))
     if verbose:
-        print(f"epoch {steps}, x1: {_coordinate(x1)}, x2: {_coordinate(x2)}")
+        print(f"step {steps}, x1: {_coordinate(x1)}, x2: {_coordinate(x2)}")
     return results
 
 
