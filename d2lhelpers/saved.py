@@ -49,10 +49,10 @@ class ParamwiseOptimizer(torch.optim.Optimizer):
     """The thin shell of an optimizer that updates one parameter tensor at a time.
 
     `step(closure)` runs the closure, if any, with gradients on; then, without gradients, it
-    calls `update(param, grad, state, group)` for every parameter that has a gradient, with
-    the parameter's state `self.state[param]` (a dict, empty at its first step) and its
-    group's hyperparameters. A subclass writes `update`, the functional core, and checks its
-    hyperparameters in `__init__` with `d2l.check_hyperparameters(self)`.
+    calls `update(param, grad, state, group)` for every parameter that has a gradient and at
+    least one entry, with the parameter's state `self.state[param]` (a dict, empty at its
+    first step) and its group's hyperparameters. A subclass writes `update`, the functional
+    core, and checks its hyperparameters in `__init__` with `d2l.check_hyperparameters(self)`.
     """
 
     @torch.no_grad()
@@ -64,9 +64,10 @@ class ParamwiseOptimizer(torch.optim.Optimizer):
                 loss = closure()
         for group in self.param_groups:
             for p in group["params"]:
-                if p.grad is not None:
-                    d2l.check_parameter(self, p)  # no sparse gradient, no complex tensor
-                    self.update(p, p.grad, self.state[p], group)
+                if p.grad is None or p.numel() == 0:  # nothing to update
+                    continue
+                d2l.check_parameter(self, p)  # no sparse gradient, no complex tensor
+                self.update(p, p.grad, self.state[p], group)
         return loss
 
 
@@ -128,7 +129,7 @@ class ScratchAdam(ParamwiseOptimizer):
     def update(self, param, grad, state, group):
         """One step of one parameter tensor, in place; `state` holds its moments and step."""
         lr, (beta1, beta2), wd = group["lr"], group["betas"], group["weight_decay"]
-        if not state:  # the first step of this parameter
+        if "step" not in state:  # the first step of this parameter
             state["step"] = 0
             state["exp_avg"] = torch.zeros_like(param, memory_format=torch.preserve_format)
             state["exp_avg_sq"] = torch.zeros_like(param, memory_format=torch.preserve_format)
@@ -158,9 +159,14 @@ def lr_range_test(net, trainer, data_iter, loss, device, lr_min=1e-3, lr_max=10.
     (`d2l.EMA(beta)`). Stops early once the smoothed loss diverges (`d2l.diverged`): when it
     is not finite, or above four times its lowest value.
     """
+    if not (0 < lr_min < lr_max and math.isfinite(lr_max)):
+        raise ValueError(
+            f"lr_min ({lr_min}) and lr_max ({lr_max}) must be finite, with 0 < lr_min < "
+            "lr_max: the rates rise geometrically from one to the other."
+        )
+    average = d2l.EMA(beta)  # a ValueError unless 0 <= beta < 1
     net.to(device)
     num_steps = len(data_iter)
-    average = d2l.EMA(beta)
     lrs, raw, smoothed = [], [], []
     for k, (X, y) in enumerate(data_iter):
         lr = lr_min * (lr_max / lr_min) ** (k / max(num_steps - 1, 1))
@@ -186,8 +192,15 @@ def suggest_lr(lrs, smoothed, skip_start=10, skip_end=5, min_steps=50, min_drop=
     `skip_start` to `skip_end` points before the lowest smoothed loss; if that window is
     empty, the rate of the lowest loss divided by 10.
     """
+    if len(lrs) != len(smoothed):
+        raise ValueError(f"{len(lrs)} rates but {len(smoothed)} losses: pass the test's lists.")
     if len(lrs) < min_steps:
         return None, f"only {len(lrs)} minibatches, fewer than {min_steps}"
+    if not 0 <= skip_start < len(smoothed):
+        raise ValueError(
+            f"skip_start={skip_start} skips every one of the {len(smoothed)} points; "
+            "use a skip_start below the number of points."
+        )
     best = min(range(skip_start, len(smoothed)), key=smoothed.__getitem__)
     if smoothed[best] > (1 - min_drop) * smoothed[skip_start]:
         return None, f"the smoothed loss never fell by {min_drop:.0%}: widen the range of rates"
@@ -246,27 +259,26 @@ class NAdam(d2l.ScratchAdam):
         for group in self.param_groups:
             group.setdefault("momentum_decay", momentum_decay)
         d2l.check_hyperparameters(self)  # momentum_decay >= 0 too
-        self._mu_products = {}  # (β1, ψ) -> [1, μ_1, μ_1 μ_2, ...]
 
     @staticmethod
     def mu(t, beta1, psi):
         """The momentum coefficient μ_t of step t."""
         return beta1 * (1 - 0.5 * 0.96 ** (t * psi))
 
-    def mu_product(self, t, beta1, psi):
-        """Π_t = μ_1 ⋯ μ_t, from the partial products computed so far."""
-        products = self._mu_products.setdefault((beta1, psi), [1.0])
-        while len(products) <= t:
-            products.append(products[-1] * self.mu(len(products), beta1, psi))
-        return products[t]
+    def update(self, param, grad, state, group):
+        """Π_t ← Π_{t−1} μ_t in the parameter's state, as torch.optim.NAdam; then Adam's step."""
+        t, (beta1, _), psi = state.get("step", 0) + 1, group["betas"], group["momentum_decay"]
+        state["mu_product"] = state.get("mu_product", 1.0) * self.mu(t, beta1, psi)
+        self._mu_product = state["mu_product"]  # for `direction`, which sees no state
+        super().update(param, grad, state, group)
 
     def direction(self, v, s, grad, t, group):
         """The step per unit of learning rate: the look-ahead mix of g and v over √ŝ + ε."""
         (beta1, beta2), psi = group["betas"], group["momentum_decay"]
         mu_t, mu_next = self.mu(t, beta1, psi), self.mu(t + 1, beta1, psi)
         denom = (s / (1 - beta2**t)).sqrt_().add_(group["eps"])
-        grad_weight = (1 - mu_t) / (1 - self.mu_product(t, beta1, psi))
-        momentum_weight = mu_next / (1 - self.mu_product(t + 1, beta1, psi))
+        grad_weight = (1 - mu_t) / (1 - self._mu_product)
+        momentum_weight = mu_next / (1 - self._mu_product * mu_next)
         return (grad_weight * grad + momentum_weight * v) / denom
 
 
@@ -279,6 +291,8 @@ def radam_rectification(t, beta2=0.999):
         ρ_∞ = 2 / (1 − β2) − 1,   ρ_t = ρ_∞ − 2 t β2^t / (1 − β2^t)
         r_t = √((ρ_t − 4) (ρ_t − 2) ρ_∞ / ((ρ_∞ − 4) (ρ_∞ − 2) ρ_t))
     """
+    if not (t >= 1 and 0 <= beta2 < 1):
+        raise ValueError(f"need a step t >= 1 and 0 <= beta2 < 1; got t={t}, beta2={beta2}.")
     rho_inf = 2 / (1 - beta2) - 1
     rho_t = rho_inf - 2 * t * beta2**t / (1 - beta2**t)
     if rho_t <= 5:
@@ -437,13 +451,23 @@ class Muon(d2l.ParamwiseOptimizer):
         )
         super().__init__(params, defaults)
         d2l.check_hyperparameters(self)
+        # AdamW fills in the betas and eps of the other groups; `update` calls its core with
+        # Muon's own groups and state, so a scheduler and `state_dict()` reach them all.
         adamw_groups = [group for group in self.param_groups if not group["use_muon"]]
         self.adamw = (
             d2l.ScratchAdam(adamw_groups, decoupled_weight_decay=True) if adamw_groups else None
         )
 
+    def load_state_dict(self, state_dict):
+        """Load a checkpoint; AdamW then holds the loaded groups, as it held the first ones."""
+        super().load_state_dict(state_dict)
+        if self.adamw is not None:
+            self.adamw.param_groups = [g for g in self.param_groups if not g["use_muon"]]
+
     def update(self, param, grad, state, group):
-        """Muon's step of one weight matrix, in place; `state` holds its momentum M."""
+        """One step of one tensor, in place: AdamW's in a use_muon=False group, else Muon's."""
+        if not group["use_muon"]:
+            return self.adamw.update(param, grad, state, group)
         if grad.ndim != 2:
             raise ValueError(
                 f"Muon works on 2-D weight matrices; this one has shape {tuple(grad.shape)}. "
@@ -457,22 +481,6 @@ class Muon(d2l.ParamwiseOptimizer):
         orthogonal = newton_schulz(update, group["ns_steps"]).to(param.dtype)
         param.mul_(1 - lr * group["weight_decay"])
         param.sub_(orthogonal, alpha=lr * max(1, param.size(0) / param.size(1)) ** 0.5)
-
-    @torch.no_grad()
-    def step(self, closure=None):
-        """Muon's step for the Muon groups, then AdamW's for the others; return the loss."""
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
-        for group in self.param_groups:
-            for p in group["params"]:
-                if group["use_muon"] and p.grad is not None:
-                    d2l.check_parameter(self, p)
-                    self.update(p, p.grad, self.state[p], group)
-        if self.adamw is not None:
-            self.adamw.step()
-        return loss
 
 
 # From chapters/11_beyond_adam.ipynb, cell 48
@@ -521,10 +529,12 @@ class ScheduleFreeAdamW(d2l.ParamwiseOptimizer):
         state["lr_max"] = max(state["lr_max"], gamma)
         weight = state["lr_max"] ** 2
         state["weight_sum"] += weight
+        # c_t; while every rate so far was 0 (a warmup from 0), x stays, as in schedulefree
+        average_weight = weight / state["weight_sum"] if state["weight_sum"] else 0.0
         s = state["exp_avg_sq"].mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
         d = grad / (s / (1 - beta2**t)).sqrt().add_(group["eps"]) + wd * param  # param is y
         z.sub_(d, alpha=gamma)
-        x.lerp_(z, weight / state["weight_sum"])
+        x.lerp_(z, average_weight)
         param.copy_(torch.lerp(z, x, beta1))  # the next y
 
     @torch.no_grad()

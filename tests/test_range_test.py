@@ -59,3 +59,40 @@ def test_suggest_lr_gives_no_suggestion_for_short_or_flat_curves():
     assert d2l.suggest_lr(lrs[:49], [2.0 - 0.01 * k for k in range(49)])[0] is None
     suggestion, reason = d2l.suggest_lr(lrs, [2.3 - 0.0001 * k for k in range(100)])
     assert suggestion is None and "widen" in reason
+
+
+@pytest.mark.parametrize(
+    "lr_min, lr_max",
+    [(0.0, 1.0), (-1e-3, 1.0), (1e-2, 1e-3), (1e-3, 1e-3), (math.nan, 1.0), (1e-3, math.inf)],
+)
+def test_lr_range_test_refuses_rates_that_cannot_rise_geometrically(lr_min, lr_max):
+    net, train_iter = _problem()
+    trainer = torch.optim.SGD(net.parameters(), lr=0.0)
+    before = [p.detach().clone() for p in net.parameters()]
+    with pytest.raises(ValueError, match=r"0 < lr_min < lr_max"):
+        d2l.lr_range_test(
+            net, trainer, train_iter, nn.CrossEntropyLoss(), "cpu", lr_min=lr_min, lr_max=lr_max
+        )
+    assert all(torch.equal(a, b) for a, b in zip(before, net.parameters()))  # nothing trained
+
+
+@pytest.mark.parametrize("beta", [1.0, -0.1, math.nan])
+def test_lr_range_test_refuses_a_smoothing_beta_outside_zero_to_one(beta):
+    net, train_iter = _problem()
+    trainer = torch.optim.SGD(net.parameters(), lr=0.0)
+    with pytest.raises(ValueError, match="beta must be in"):
+        d2l.lr_range_test(net, trainer, train_iter, nn.CrossEntropyLoss(), "cpu", beta=beta)
+
+
+def test_suggest_lr_refuses_a_skip_start_past_the_data():
+    lrs = [1e-3 * 1e4 ** (k / 59) for k in range(60)]
+    losses = [2.3 - 0.01 * k for k in range(60)]
+    with pytest.raises(ValueError, match="skip_start=60 skips every one of the 60 points"):
+        d2l.suggest_lr(lrs, losses, skip_start=60)
+    suggestion, reason = d2l.suggest_lr(lrs, losses, skip_start=59)  # the last point: read
+    assert suggestion is None and "never fell" in reason
+
+
+def test_suggest_lr_refuses_lists_of_different_lengths():
+    with pytest.raises(ValueError, match="60 rates but 59 losses"):
+        d2l.suggest_lr([0.1] * 60, [2.3] * 59)

@@ -380,3 +380,39 @@ def test_yogi_second_moment_grows_linearly_under_a_constant_gradient():
 def test_yogi_needs_the_step_counter():
     with pytest.raises(KeyError, match="t"):
         d2l.yogi([torch.zeros(1, requires_grad=True)], [(torch.zeros(1), torch.zeros(1))], {})
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(lr=float("inf")), "Invalid learning rate: inf"),
+        (dict(lr=float("nan")), "Invalid learning rate: nan"),
+        (dict(betas=(0.9,)), "Invalid betas: (0.9,)"),
+        (dict(betas=(0.9, 0.99, 0.999)), "Invalid betas: (0.9, 0.99, 0.999)"),
+    ],
+)
+def test_scratch_adam_refuses_what_torch_lets_through_when_it_is_built(kwargs, message):
+    with pytest.raises(ValueError, match=re.escape(f"ScratchAdam: {message}")):
+        d2l.ScratchAdam([torch.zeros(1, requires_grad=True)], **kwargs)
+
+
+def test_scratch_adam_refuses_complex_parameters_by_name():
+    z = torch.zeros(3, dtype=torch.complex64, requires_grad=True)
+    optimizer = d2l.ScratchAdam([z], lr=0.01)
+    z.grad = torch.ones(3, dtype=torch.complex64)
+    with pytest.raises(RuntimeError, match="ScratchAdam does not support complex parameters"):
+        optimizer.step()
+    assert torch.equal(z, torch.zeros(3, dtype=torch.complex64))  # and moved nothing
+
+
+def test_the_shell_skips_empty_parameters_and_those_without_a_gradient():
+    empty, frozen, x = (
+        torch.zeros(0, 3, requires_grad=True),
+        torch.ones(2, requires_grad=True),
+        torch.ones(2, requires_grad=True),
+    )
+    optimizer = d2l.ScratchAdam([empty, frozen, x], lr=0.1)
+    empty.grad, x.grad = torch.zeros(0, 3), torch.ones(2)
+    optimizer.step()
+    assert set(optimizer.state) == {x}
+    assert torch.equal(frozen, torch.ones(2)) and torch.allclose(x, torch.full((2,), 0.9))

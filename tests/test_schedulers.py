@@ -1,4 +1,6 @@
+import io
 import math
+import re
 
 import pytest
 import torch
@@ -101,5 +103,96 @@ def test_schedulers_reject_nonsense_arguments_as_torch_optim_does(make, says):
 @pytest.mark.parametrize("schedule", EVERY_SCHEDULE)
 def test_schedules_reject_a_negative_update_number(schedule):
     # d2l's SquareRootScheduler()(-2) is a complex number.
-    with pytest.raises(ValueError, match="update number must be >= 0, got -2"):
+    with pytest.raises(ValueError, match="update number must be >= 0 and finite, got -2"):
         schedule(-2)
+
+
+@pytest.mark.parametrize(
+    "make, says",
+    [
+        (lambda: schedulers.CosineScheduler(max_update=math.nan), "max_update (nan)"),
+        (lambda: schedulers.CosineScheduler(math.inf), "max_update (inf)"),
+        (lambda: schedulers.CosineScheduler(10, warmup_steps=math.nan), "warmup_steps must be"),
+        (lambda: schedulers.CosineScheduler("10"), "max_update ('10')"),
+        (lambda: schedulers.CosineScheduler(10, warmup_steps="2"), "warmup_steps must be"),
+        (lambda: schedulers.MultiFactorScheduler(5), "Invalid steps: 5"),
+        (lambda: schedulers.MultiFactorScheduler("15"), "Invalid steps: '15'"),
+        (lambda: schedulers.MultiFactorScheduler([15, "30"]), "Invalid step in steps: '30'"),
+        (lambda: schedulers.MultiFactorScheduler([15, math.nan]), "Invalid step in steps: nan"),
+        (lambda: schedulers.FactorScheduler(factor="0.5"), "Invalid factor: '0.5'"),
+        (lambda: schedulers.SquareRootScheduler(lr="0.1"), "Invalid lr: '0.1'"),
+        (
+            lambda: schedulers.SquareRootScheduler()(math.nan),
+            "update number must be >= 0 and finite",
+        ),
+        (lambda: schedulers.SquareRootScheduler()("3"), "update number must be >= 0 and finite"),
+        (lambda: schedulers.CosineScheduler(10)(math.inf), "update number must be >= 0 and finite"),
+        (lambda: d2l.ScheduleLR(_optimizer(), 0.1), "Invalid schedule: 0.1"),
+    ],
+)
+def test_nan_infinity_and_non_numbers_are_named_errors(make, says):
+    with pytest.raises(ValueError, match=re.escape(says)):
+        make()
+
+
+def test_valid_numbers_of_other_types_are_accepted():
+    # The negative control: integers, floats and tuples are numbers and lists of numbers.
+    assert schedulers.MultiFactorScheduler((2, 4), 0.5, 1)(3.0) == 0.5
+    assert schedulers.CosineScheduler(10.0, warmup_steps=2)(1) == pytest.approx(0.005)
+    optimizer = _optimizer()
+    d2l.ScheduleLR(optimizer, lambda epoch: torch.tensor(0.25))  # a one-element tensor
+    assert float(optimizer.param_groups[0]["lr"]) == 0.25
+
+
+@pytest.mark.parametrize("rate", [-0.1, math.nan, "0.1", None])
+def test_schedule_lr_refuses_a_rate_that_is_not_a_learning_rate(rate):
+    optimizer = _optimizer(0.5)
+    with pytest.raises(ValueError, match=r"The schedule returned .* for epoch 0"):
+        d2l.ScheduleLR(optimizer, lambda epoch: rate)
+    assert optimizer.param_groups[0]["lr"] == 0.5  # untouched
+
+
+def _through_a_file(state):
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    buffer.seek(0)
+    return torch.load(buffer)  # weights_only=True, torch's default
+
+
+def test_schedule_lr_with_a_lambda_saves_and_resumes_as_lambda_lr_does():
+    def schedule(epoch):
+        return 0.1 * 0.5**epoch
+
+    optimizer = _optimizer()
+    scheduler = d2l.ScheduleLR(optimizer, lambda epoch: 0.1 * 0.5**epoch)
+    for _ in range(3):
+        optimizer.step()
+        scheduler.step()
+    state = _through_a_file(scheduler.state_dict())
+    assert state["schedule"] is None
+    resumed_optimizer = _optimizer()
+    resumed = d2l.ScheduleLR(resumed_optimizer, schedule)
+    resumed.load_state_dict(state)
+    resumed_optimizer.step()
+    resumed.step()
+    assert resumed.last_epoch == 4 and resumed_optimizer.param_groups[0]["lr"] == 0.1 * 0.5**4
+
+
+def test_schedule_lr_saves_a_schedule_objects_numbers_and_restores_them():
+    optimizer = _optimizer()
+    scheduler = d2l.ScheduleLR(optimizer, schedulers.CosineScheduler(20, 0.3, 0.01, 5, 0.0))
+    for _ in range(7):
+        optimizer.step()
+        scheduler.step()
+    state = _through_a_file(scheduler.state_dict())  # plain numbers: weights_only reads them
+    resumed_optimizer = _optimizer()
+    other = schedulers.CosineScheduler(4, base_lr=1.0)  # rebuilt with other arguments
+    resumed = d2l.ScheduleLR(resumed_optimizer, other)
+    resumed.load_state_dict(state)
+    assert vars(other) == vars(scheduler.schedule)
+    for _ in range(3):
+        optimizer.step()
+        scheduler.step()
+        resumed_optimizer.step()
+        resumed.step()
+        assert resumed_optimizer.param_groups[0]["lr"] == optimizer.param_groups[0]["lr"]
