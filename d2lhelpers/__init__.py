@@ -16,9 +16,12 @@ instead. The modules, one idea each:
 - `loop`: the one training loop, and the rule that says a run diverged (`diverged`)
 - `training`: losses, evaluation, `train_2d`, `train_ch11`, `train`
 - `schedulers`: learning-rate schedules
+- `optimizers`: the checks every saved optimizer calls, and the rule that splits weights
+  from the rest (`split_weights`)
 - `tuning`: a step-level training loop, search, smoothing, scheduler curves
 - `problems`: 2-D test functions with gradients
 - `race`: several optimizers' trajectories on one 2-D problem, drawn and animated
+- `claims`: `claim`, the check of a number or comparison a chapter's prose states
 - `checks`: from-scratch optimizers checked against `torch.optim`: `same_as_torch`,
   `trajectory_2d`, `least_squares_loss`
 - `widgets`: sliders for the notebooks
@@ -29,7 +32,7 @@ instead. The modules, one idea each:
 
 import matplotlib.pyplot as plt
 
-from . import checks, problems, schedulers, tuning
+from . import checks, datasets, problems, schedulers, settings, tuning
 from .aliases import (
     abs,
     arange,
@@ -70,6 +73,7 @@ from .checks import (
     train_linreg_torch,
     trajectory_2d,
 )
+from .claims import claim
 from .data import (
     TensorLoader,
     epoch_fraction,
@@ -84,6 +88,7 @@ from .fashion_mnist import TEXT_LABELS, locate_fashion_mnist, read_fashion_mnist
 from .idx import IDXError
 from .loop import diverged
 from .models import lenet, mlp
+from .optimizers import check_hyperparameters, check_parameter, split_weights
 from .plotting import (
     Animator,
     plot,
@@ -126,7 +131,7 @@ from .tuning import (
 from .widgets import explore, slider
 
 # isort: split
-# Last, so that the chapters' saved code finds every helper above as d2l.NAME.
+# Last, because its names extend __all__; it imports the helpers it uses itself.
 from . import saved
 from .saved import *  # noqa: F403  (its __all__, which ours extends)
 
@@ -157,10 +162,14 @@ __all__ = [
     "argmax",
     "astype",
     "checks",
+    "claim",
     "concat",
     "cos",
+    "check_hyperparameters",
+    "check_parameter",
     "cpu",
     "data_root",
+    "datasets",
     "differ",
     "diverged",
     "draw_contours",
@@ -209,11 +218,13 @@ __all__ = [
     "search_space_samples",
     "set_axes",
     "set_figsize",
+    "settings",
     "show_losses",
     "show_run",
     "show_trace",
     "show_trace_2d",
     "sin",
+    "split_weights",
     "slider",
     "squared_loss",
     "stack",

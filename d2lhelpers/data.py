@@ -7,16 +7,15 @@ under the spawn start method. `TensorLoader` slices whole batches from tensors,
 optionally on the GPU, with no worker processes at all. It shuffles with the same
 random draws as `DataLoader(shuffle=True)`, so a seeded run sees the same order.
 
-`D2L_EPOCH_FRACTION` (a number in (0, 1], default 1) shortens every Fashion-MNIST
-epoch to that fraction of its batches. It exists for test runs of the course only;
-learners leave it unset.
+`D2L_EPOCH_FRACTION` (a number in (0, 1], default 1, read by `settings`) shortens every
+Fashion-MNIST epoch to that fraction of its batches. It exists for test runs of the
+course only; learners leave it unset.
 """
 
 from __future__ import annotations
 
 import math
 import multiprocessing
-import numbers
 import os
 from collections.abc import Callable, Iterator, Sequence
 
@@ -25,8 +24,11 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import TensorDataset
 
+from .datasets import AIRFOIL
 from .download import download
 from .fashion_mnist import read_fashion_mnist
+from .settings import epoch_fraction
+from .validate import positive_int
 
 
 def _random_permutation(n: int) -> torch.Tensor:
@@ -58,12 +60,7 @@ class TensorLoader:
         transform: Callable[[list[torch.Tensor]], list[torch.Tensor]] | None = None,
         max_batches: int | None = None,
     ) -> None:
-        if (
-            isinstance(batch_size, bool)
-            or not isinstance(batch_size, numbers.Integral)
-            or (batch_size < 1)
-        ):
-            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}.")
+        positive_int("batch_size", batch_size)
         if not tensors:
             raise ValueError("TensorLoader needs at least one tensor, got none.")
         n = len(tensors[0])
@@ -142,7 +139,7 @@ def get_dataloader_workers() -> int:
 
 def get_data_ch11(batch_size: int = 10, n: int = 1500):
     """Return `(data_iter, feature_dim)` for the first `n` rows of airfoil, standardised."""
-    path = download("airfoil")
+    path = download(AIRFOIL.files["airfoil"].hub_name)
     data = np.genfromtxt(path, dtype=np.float32, delimiter="\t")
     if data.ndim != 2 or data.shape[1] != 6 or np.isnan(data).any():
         raise ValueError(
@@ -152,20 +149,6 @@ def get_data_ch11(batch_size: int = 10, n: int = 1500):
     data = torch.from_numpy((data - data.mean(axis=0)) / data.std(axis=0))
     data_iter = load_array((data[:n, :-1], data[:n, -1]), batch_size, is_train=True)
     return data_iter, data.shape[1] - 1
-
-
-def epoch_fraction() -> float:
-    """Read `D2L_EPOCH_FRACTION` (default 1.0): the share of each epoch the loaders yield."""
-    raw = os.environ.get("D2L_EPOCH_FRACTION", "").strip()
-    if not raw:
-        return 1.0
-    try:
-        value = float(raw)
-    except ValueError:
-        value = -1.0
-    if not 0 < value <= 1:
-        raise ValueError(f"D2L_EPOCH_FRACTION={raw!r}: expected a number in (0, 1], like 0.1.")
-    return value
 
 
 def _image_transform(resize) -> Callable[[list[torch.Tensor]], list[torch.Tensor]]:

@@ -1,8 +1,8 @@
-"""Downloads: the data hub, the data root, and checksummed, atomic, resumable-by-retry fetching.
+"""Downloads: checksummed, atomic, resumable-by-retry fetching of `DATA_HUB` files.
 
-`DATA_HUB` maps a name to `(url, checksum)`; the checksum is a SHA-1 (40 hex digits,
-as in d2l) or an MD5 (32 hex digits, as Fashion-MNIST publishes). Compared with
-d2l's `download`:
+`DATA_HUB` maps a name to `(url, checksum)` (derived from the data set records in
+`datasets`); the checksum is a SHA-1 (40 hex digits, as in d2l) or an MD5 (32 hex
+digits, as Fashion-MNIST publishes). Compared with d2l's `download`:
 
 - a fresh download is verified too, not only a cached file;
 - the file is written to a temporary name and renamed, so a broken download never
@@ -17,8 +17,7 @@ d2l's `download`:
 - archives are checked member by member before anything is extracted: links,
   devices, pipes and paths leaving the folder are refused.
 
-The data root is `D2L_DATA_DIR` when set (read at every call), else the checkout's
-`data/` folder, else a per-user cache directory.
+The data root (`data_root`) is read by `settings`.
 """
 
 from __future__ import annotations
@@ -39,28 +38,10 @@ import urllib.request
 import zipfile
 from pathlib import Path
 
-DATA_URL = "http://d2l-data.s3-accelerate.amazonaws.com/"
-FASHION_MNIST_URL = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"
+from .datasets import DATA_HUB, DATA_URL
+from .settings import DATA_DIR, data_root
 
-DATA_HUB: dict[str, tuple[str, str | None]] = {
-    "airfoil": (DATA_URL + "airfoil_self_noise.dat", "76e5be1548fd8222e5074cf0faae75edff8cf93f"),
-    "fashion-mnist-train-images": (
-        FASHION_MNIST_URL + "train-images-idx3-ubyte.gz",
-        "8d4fb7e6c68d591d4c3dfef9ec88bf0d",
-    ),
-    "fashion-mnist-train-labels": (
-        FASHION_MNIST_URL + "train-labels-idx1-ubyte.gz",
-        "25c81989df183df01b3e8a0aad5dffbe",
-    ),
-    "fashion-mnist-test-images": (
-        FASHION_MNIST_URL + "t10k-images-idx3-ubyte.gz",
-        "bef4ecab320f06d8554ea6380940ec79",
-    ),
-    "fashion-mnist-test-labels": (
-        FASHION_MNIST_URL + "t10k-labels-idx1-ubyte.gz",
-        "bb300cfdad3c16e7a12a480ee83cd310",
-    ),
-}
+__all__ = ["DATA_HUB", "DATA_URL", "DownloadError", "data_root", "download", "download_extract"]
 
 _PROGRESS_MIN_BYTES = 1 << 20
 _CHUNK = 1 << 16
@@ -73,27 +54,6 @@ DEADLINE = 1200.0
 
 class DownloadError(OSError):
     """A file could not be downloaded, or what arrived is not the expected file."""
-
-
-def _user_cache_dir() -> Path:
-    if sys.platform == "win32":
-        base = Path(os.environ.get("LOCALAPPDATA", Path.home() / "AppData" / "Local"))
-    elif sys.platform == "darwin":
-        base = Path.home() / "Library" / "Caches"
-    else:
-        base = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
-    return base / "d2lhelpers"
-
-
-def data_root() -> Path:
-    """Return the folder data sets live in: `D2L_DATA_DIR`, the checkout's `data/`, or a cache."""
-    env = os.environ.get("D2L_DATA_DIR")
-    if env:
-        return Path(env).expanduser()
-    checkout = Path(__file__).resolve().parent.parent
-    if (checkout / "chapters").is_dir() and (checkout / "pyproject.toml").is_file():
-        return checkout / "data"
-    return _user_cache_dir()
 
 
 def _hasher(checksum: str):
@@ -125,7 +85,7 @@ def _not_writable(folder: Path, dest: Path, url: str, error: OSError) -> Downloa
     return DownloadError(
         f"Cannot save {dest.name}: the folder {folder} is not writable "
         f"({error.strerror or error}).\n"
-        f"Set D2L_DATA_DIR to a folder you can write to, or download {url} on any machine "
+        f"Set {DATA_DIR} to a folder you can write to, or download {url} on any machine "
         f"and save it as {dest}."
     )
 
@@ -161,7 +121,7 @@ def _fetch(url: str, dest: Path, checksum: str | None) -> None:
     fd, tmp = _open_temporary(dest, url)
     by_hand = (
         f"If you are offline, download that URL on a connected machine and save it as "
-        f"{dest}, or set D2L_DATA_DIR to a folder that already has it."
+        f"{dest}, or set {DATA_DIR} to a folder that already has it."
     )
     try:
         with os.fdopen(fd, "wb") as out:

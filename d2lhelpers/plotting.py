@@ -69,8 +69,21 @@ def set_axes(axes, xlabel, ylabel, xlim, ylim, xscale, yscale, legend) -> None:
     axes.set_xlim(xlim)
     axes.set_ylim(ylim)
     if legend:
-        axes.legend(legend)
+        axes.legend(_names(legend))
     axes.grid(True)
+
+
+def _names(legend) -> list[str]:
+    """A legend as a list of names: a string is one name, not one name per letter."""
+    return [legend] if isinstance(legend, str) else list(legend)
+
+
+def _formats(fmts) -> list[str]:
+    """The line formats to cycle through; at least one is needed."""
+    fmts = [fmts] if isinstance(fmts, str) else list(fmts)
+    if not fmts:
+        raise ValueError('fmts is empty: give at least one line format, e.g. fmts=["-"].')
+    return fmts
 
 
 def _to_numpy(x):
@@ -107,6 +120,9 @@ def plot(
             isinstance(x, list) and not hasattr(x[0], "__len__")
         )
 
+    if len(X) == 0 or (Y is not None and len(Y) == 0):
+        raise ValueError("plot() got no data: pass at least one series of values.")
+    fmts = _formats(fmts)
     if has_one_axis(X):
         X = [X]
     if Y is None:
@@ -293,55 +309,42 @@ def _is_scalar(v) -> bool:
     return not hasattr(v, "__len__") or getattr(v, "ndim", None) == 0
 
 
-def loss_epochs(num_points: int, batch_size: int = 10, examples: int = 1500) -> list[float]:
-    """The epochs at which `d2l.train_ch11` (and `train_concise_ch11`) evaluated the loss.
-
-    They evaluate whenever the number of examples processed is a multiple of 200, that
-    is every `lcm(batch_size, 200)` examples; `examples` is the size of one epoch.
-    """
-    if num_points < 0 or batch_size < 1 or examples < 1:
-        raise ValueError(
-            f"need num_points >= 0, batch_size >= 1 and examples >= 1; "
-            f"got {num_points}, {batch_size} and {examples}."
+def _epochs_and_losses(label: str, run) -> tuple[list[float], list[float]]:
+    """Where and what a `train_ch11` run measured: its `history`'s `epoch` and `loss`."""
+    history = getattr(run, "history", run)
+    if not (isinstance(history, Mapping) and "epoch" in history and "loss" in history):
+        raise TypeError(
+            f"show_losses: the run {label!r} is a {type(run).__name__}; pass what "
+            "d2l.train_ch11 or d2l.train_concise_ch11 returned, which records the epoch of "
+            "each loss (or a dict with lists 'epoch' and 'loss')."
         )
-    every = math.lcm(batch_size, 200)
-    return [every * (k + 1) / examples for k in range(num_points)]
+    return list(history["epoch"]), list(history["loss"])
 
 
 def show_losses(
-    runs: Mapping[str, Sequence[float] | tuple[Sequence[float], Sequence[float]]],
-    batch_size: int | Mapping[str, int] = 10,
+    runs: Mapping[str, object],
     minimum: float | None = None,
     xscale: str = "log",
     title: str | None = None,
     ax=None,
-    examples: int = 1500,
     fmts: Sequence[str] = ("-", "--", "-.", ":", "-"),
 ):
     """Compare the loss curves of several `train_ch11` runs on one axis, against epochs.
 
-    `runs` maps a label to what `train_ch11` or `train_concise_ch11` returned, a pair
-    `(times, losses)`, or to the losses alone. `batch_size` is one batch size for all
-    runs or a dict with one per label. `minimum`, if given, is drawn as a dashed line:
-    the lowest loss the model can reach, so the gap above it is what the optimizer leaves.
-    The epoch axis is logarithmic by default, so the early steps, where the curves
-    differ most, take as much room as the long flat end. The legend sits beside the
-    axes, where it hides no curve. Returns the axes.
+    `runs` maps a label to what `train_ch11` or `train_concise_ch11` returned; each loss
+    is drawn at the epoch where it was measured. `minimum`, if given, is drawn as a dotted
+    line: the lowest loss the model can reach, so the gap above it is what the optimizer
+    leaves. The epoch axis is logarithmic by default, so the early steps, where the curves
+    differ most, take as much room as the long flat end. The legend sits beside the axes,
+    where it hides no curve. Returns the axes.
     """
     if not runs:
-        raise ValueError("runs is empty: pass a dict {label: (times, losses)}.")
-    if isinstance(batch_size, Mapping) and set(runs) - set(batch_size):
-        raise ValueError(
-            f"batch_size has no entry for {sorted(set(runs) - set(batch_size))}: give one "
-            "batch size per run, or a single number for all."
-        )
+        raise ValueError("runs is empty: pass a dict {label: what train_ch11 returned}.")
+    curves = {label: _epochs_and_losses(label, run) for label, run in runs.items()}
     if ax is None:
         use_svg_display()
         _, ax = plt.subplots(figsize=(6, 2.6))
-    for i, (label, run) in enumerate(runs.items()):
-        losses = list(run[1]) if isinstance(run, tuple) and len(run) == 2 else list(run)
-        size = batch_size[label] if isinstance(batch_size, Mapping) else batch_size
-        epochs = loss_epochs(len(losses), size, examples)
+    for i, (label, (epochs, losses)) in enumerate(curves.items()):
         ax.plot(epochs, losses, fmts[i % len(fmts)], label=label, linewidth=1.5)
     if minimum is not None:
         ax.axhline(
@@ -397,8 +400,8 @@ class Animator:
         self.fig, axes = plt.subplots(nrows, ncols, figsize=figsize)
         plt.close(self.fig)  # shown through our display handle, not by the inline backend
         self.axes = [axes] if nrows * ncols == 1 else list(np.ravel(axes))
-        self.legend = list(legend) if legend else []
-        self.fmts = fmts
+        self.legend = _names(legend) if legend else []
+        self.fmts = _formats(fmts)
         self.X: list[list[float]] | None = None
         self.Y: list[list[float]] | None = None
         self._lines: list = []
@@ -500,7 +503,6 @@ _register_flush_hook()
 
 __all__ = [
     "Animator",
-    "loss_epochs",
     "plot",
     "set_axes",
     "set_figsize",

@@ -34,7 +34,9 @@ def data_dir(tmp_path, monkeypatch) -> Path:
     monkeypatch.setenv("D2L_DATA_DIR", str(root))
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.delenv("D2L_EPOCH_FRACTION", raising=False)
-    monkeypatch.setattr("d2lhelpers.fashion_mnist.SYSTEM_DIRS", [])
+    from d2lhelpers.datasets import FASHION_MNIST
+
+    monkeypatch.setattr(FASHION_MNIST, "system_dirs", [])
     return root
 
 
@@ -110,36 +112,16 @@ def _reason(error: BaseException) -> str:
     return f"({getattr(error, 'reason', None) or error})"
 
 
-def _airfoil_problem() -> str | None:
-    """None when airfoil is in the data root or could be downloaded there; else what to do."""
+def _problem(data_set) -> str | None:
+    """None when every file of `data_set` is found or could be downloaded; else what to do."""
     import d2lhelpers as d2l
 
+    missing = [key for key, path in data_set.locate().items() if path is None]
     try:
-        d2l.download("airfoil")
+        for key in missing:
+            d2l.download(data_set.files[key].hub_name, data_set.folder())
     except OSError as e:
-        url = d2l.DATA_HUB["airfoil"][0]
-        path = d2l.data_root() / url.split("/")[-1]
-        return (
-            f"airfoil is missing: {path.name}.\n"
-            f"Looked in:\n  {path.parent}\n"
-            f"To get it, download this file (on any connected machine):\n  {url}\n"
-            f"  and save it, unchanged, as {path}\n" + _reason(e)
-        )
-    return None
-
-
-def _fashion_mnist_problem() -> str | None:
-    """None when Fashion-MNIST is found (or was downloaded); else what to do."""
-    import d2lhelpers as d2l
-    from d2lhelpers.fashion_mnist import how_to_get_fashion_mnist
-
-    if all(d2l.locate_fashion_mnist().values()):
-        return None
-    try:
-        d2l.read_fashion_mnist()
-    except OSError as e:
-        missing = [key for key, path in d2l.locate_fashion_mnist().items() if path is None]
-        return f"{how_to_get_fashion_mnist(missing)}\n{_reason(e)}"
+        return f"{data_set.how_to(missing)}\n{_reason(e)}"
     return None
 
 
@@ -147,15 +129,16 @@ def missing_data_message() -> str | None:
     """One message for every data set the course needs and cannot have; None if all are here."""
     import d2lhelpers as d2l
 
-    problems = [p for p in (_airfoil_problem(), _fashion_mnist_problem()) if p]
+    problems = [p for p in map(_problem, d2l.datasets.DATASETS) if p]
     if not problems:
         return None
-    setting = os.environ.get("D2L_DATA_DIR")
-    root = f"D2L_DATA_DIR={setting}" if setting else "the default; D2L_DATA_DIR is not set"
+    name = d2l.settings.DATA_DIR
+    setting = d2l.settings.raw(name)
+    root = f"{name}={setting}" if setting else f"the default; {name} is not set"
     return (
         "The data sets the notebooks need are not all on this machine, and could not be "
         "downloaded.\n\n" + "\n\n".join(problems) + f"\n\nThe data root is {d2l.data_root()} "
-        f"({root}). To use another folder, set D2L_DATA_DIR to it. Then run the tests again."
+        f"({root}). To use another folder, set {name} to it. Then run the tests again."
     )
 
 

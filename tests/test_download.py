@@ -18,6 +18,7 @@ import pytest
 import d2lhelpers as d2l
 
 dl = importlib.import_module("d2lhelpers.download")
+settings = importlib.import_module("d2lhelpers.settings")
 
 
 def _register(monkeypatch, name, url, payload: bytes | None = None, algo="sha1"):
@@ -28,26 +29,6 @@ def _register(monkeypatch, name, url, payload: bytes | None = None, algo="sha1")
 
 def _leftovers(folder: Path):
     return sorted(p.name for p in folder.iterdir() if p.name.endswith(".part"))
-
-
-def test_data_root_reads_env_at_call_time(monkeypatch, tmp_path):
-    monkeypatch.setenv("D2L_DATA_DIR", str(tmp_path / "a"))
-    assert d2l.data_root() == tmp_path / "a"
-    monkeypatch.setenv("D2L_DATA_DIR", str(tmp_path / "b"))
-    assert d2l.data_root() == tmp_path / "b"
-
-
-def test_data_root_defaults_to_checkout_data(monkeypatch):
-    monkeypatch.delenv("D2L_DATA_DIR")
-    assert d2l.data_root() == Path(dl.__file__).resolve().parent.parent / "data"
-
-
-def test_data_root_outside_a_checkout_is_a_user_cache(monkeypatch, tmp_path):
-    monkeypatch.delenv("D2L_DATA_DIR")
-    monkeypatch.setattr(dl, "__file__", str(tmp_path / "site-packages" / "d2lhelpers" / "x.py"))
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    monkeypatch.setattr(dl.sys, "platform", "linux")
-    assert d2l.data_root() == tmp_path / "cache" / "d2lhelpers"
 
 
 def test_fresh_download_is_verified_and_saved(http_root, data_dir, monkeypatch):

@@ -26,7 +26,7 @@ import sys
 import pytest
 import d2lhelpers as d2l
 
-d2l.fashion_mnist.SYSTEM_DIRS[:] = []
+d2l.datasets.FASHION_MNIST.system_dirs[:] = []
 for name, (url, checksum) in list(d2l.DATA_HUB.items()):
     d2l.DATA_HUB[name] = (sys.argv[1] + url.rsplit("/", 1)[-1], checksum)
 sys.exit(pytest.main(["-p", "no:cacheprovider", *sys.argv[2:]]))
@@ -88,8 +88,8 @@ def _put_airfoil(root: Path, monkeypatch) -> None:
 def _put_fashion_mnist(root: Path) -> None:
     raw = root / "FashionMNIST" / "raw"
     raw.mkdir(parents=True)
-    for name in d2l.fashion_mnist.FILES.values():
-        (raw / name).write_bytes(b"")
+    for file in d2l.datasets.FASHION_MNIST.files.values():
+        (raw / file.name).write_bytes(b"")
 
 
 def test_no_message_when_both_data_sets_are_in_the_data_root(offline, monkeypatch):

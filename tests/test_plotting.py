@@ -204,29 +204,52 @@ def test_animator_refuses_x_values_that_do_not_match_the_y_values():
         animator.add([1, 2, 3], (0.5, 0.6))
 
 
-def test_loss_epochs_are_where_train_ch11_evaluates():
-    assert d2l.plotting.loss_epochs(3, batch_size=10) == [200 / 1500, 400 / 1500, 600 / 1500]
-    assert d2l.plotting.loss_epochs(2, batch_size=1500) == [2.0, 4.0]  # lcm(1500, 200) = 3000
-    assert d2l.plotting.loss_epochs(1, batch_size=100, examples=1000) == [0.2]
-    with pytest.raises(ValueError, match="batch_size >= 1"):
-        d2l.plotting.loss_epochs(3, batch_size=0)
+def _airfoil_sgd(lr, batch_size, num_epochs=1):
+    def sgd(params, states, hyperparams):
+        for p in params:
+            with torch.no_grad():
+                p -= hyperparams["lr"] * p.grad
+            p.grad.zero_()
+
+    torch.manual_seed(0)
+    X = torch.randn(1500, 5)
+    data_iter = d2l.load_array((X, X.sum(dim=1)), batch_size)
+    return d2l.train_ch11(
+        sgd, None, {"lr": lr}, data_iter, 5, num_epochs, plot=False, verbose=False
+    )
 
 
-def test_show_losses_draws_every_run_on_one_axis_with_the_floor():
-    runs = {"scratch": ([0.1, 0.2], [0.3, 0.25]), "torch": [0.31, 0.26, 0.25]}
-    ax = d2l.show_losses(runs, batch_size={"scratch": 10, "torch": 100}, minimum=0.24)
-    scratch, torch_run = ax.get_lines()[:2]
-    assert list(scratch.get_xdata()) == [200 / 1500, 400 / 1500]
-    assert list(torch_run.get_xdata()) == [200 / 1500, 400 / 1500, 600 / 1500]
+def test_show_losses_draws_each_loss_at_the_epoch_train_ch11_measured_it():
+    runs = {"batch 10": _airfoil_sgd(0.05, 10), "batch 7": _airfoil_sgd(0.05, 7, 2)}
+    ax = d2l.show_losses(runs, minimum=0.24)
+    ten, seven = ax.get_lines()[:2]
+    assert list(ten.get_xdata()) == [k * 200 / 1500 for k in range(1, 8)]
+    # 7 does not divide 1,500 (each epoch ends with a batch of 2): the loss is evaluated
+    # where 200 divides the examples seen, at 1,400, 2,200 and 3,000 of them.
+    assert list(seven.get_xdata()) == pytest.approx([1400 / 1500, 2200 / 1500, 2.0])
     labels = [t.get_text() for t in ax.get_legend().get_texts()]
-    assert labels == ["scratch", "torch", "least-squares minimum 0.2400"]
+    assert labels == ["batch 10", "batch 7", "least-squares minimum 0.2400"]
     assert ax.get_xscale() == "log"
     plt.close("all")
 
 
-def test_show_losses_refuses_no_runs_and_a_missing_batch_size():
+def test_show_losses_refuses_no_runs_and_curves_that_do_not_say_where_they_were_measured():
     with pytest.raises(ValueError, match="runs is empty"):
         d2l.show_losses({})
-    with pytest.raises(ValueError, match=r"no entry for \['b'\]"):
-        d2l.show_losses({"a": [0.3], "b": [0.3]}, batch_size={"a": 10})
+    with pytest.raises(TypeError, match="the run 'a' is a tuple; pass what d2l.train_ch11"):
+        d2l.show_losses({"a": ([0.1], [0.3])})
+    plt.close("all")
+
+
+def test_a_string_legend_is_one_name_and_empty_formats_or_data_are_errors():
+    ax = d2l.plot([1.0, 2.0, 3.0], legend="loss")
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["loss"]
+    animator = d2l.Animator(legend="loss")
+    assert animator.legend == ["loss"]
+    with pytest.raises(ValueError, match="fmts is empty"):
+        d2l.Animator(fmts=[])
+    with pytest.raises(ValueError, match="fmts is empty"):
+        d2l.plot([1.0, 2.0], fmts=[])
+    with pytest.raises(ValueError, match="plot\\(\\) got no data"):
+        d2l.plot([])
     plt.close("all")
