@@ -16,12 +16,12 @@ cropped by its `viewBox`, so a box that grows costs no second rendering.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
-from unittest import mock
 
 import matplotlib
 import matplotlib.pyplot as plt
@@ -68,7 +68,7 @@ def content_box(fig) -> Bbox:
     crop: lines and markers are clipped to their axes. Kept within an inch of the canvas,
     so a stray text far away cannot make the picture huge.
     """
-    renderer = fig._get_renderer()
+    renderer = fig.canvas.get_renderer()  # Agg's: the inline backend, Agg, ipympl
     boxes = [ax.get_window_extent(renderer) for ax in fig.axes if ax.get_visible()]
     boxes += [
         t.get_window_extent(renderer)
@@ -86,10 +86,11 @@ def content_box(fig) -> Bbox:
 
 
 def title_room(fig) -> float:
-    """Inches for one more line of the largest title of `fig` (0 when it has none)."""
-    titles = [t for ax in fig.axes for t in (ax.title, ax._left_title, ax._right_title)]
-    if getattr(fig, "_suptitle", None) is not None:
-        titles.append(fig._suptitle)
+    """Inches for one more line of the largest title of `fig` (0 when it has none).
+
+    Titles: the axes' titles and the figure's own texts (a suptitle is one of them).
+    """
+    titles = [ax.title for ax in fig.axes] + list(fig.texts)
     sizes = [t.get_fontsize() for t in titles if t.get_visible() and t.get_text()]
     return 1.2 * max(sizes) / POINTS_PER_INCH if sizes else 0.0
 
@@ -121,6 +122,18 @@ def crop(svg: str, box: Bbox, canvas_height: float, background: str) -> tuple[st
     return svg[: match.start()] + root + "\n " + fill + svg[match.end() :], w, h
 
 
+@contextlib.contextmanager
+def _without_show() -> Iterator[None]:
+    """`plt.show()` does nothing: in a notebook it would hand the figure to the inline
+    backend, which shows it in the cell and closes it; here the frame shows it."""
+    show = plt.show
+    plt.show = lambda *args, **kwargs: None
+    try:
+        yield
+    finally:
+        plt.show = show
+
+
 class Frames:
     """Call `draw(**values)` and return its `Frame`, every figure cropped to a steady box.
 
@@ -148,9 +161,7 @@ class Frames:
     def __call__(self, **values: Any) -> Frame:
         before = set(plt.get_fignums())
         try:
-            # plt.show() in draw would hand the figure to the inline backend, which shows
-            # it in the cell and closes it; here the frame shows it.
-            with capture_output() as captured, plt.ioff(), mock.patch.object(plt, "show"):
+            with capture_output() as captured, plt.ioff(), _without_show():
                 self.draw(**values)
             figures = [plt.figure(n) for n in plt.get_fignums() if n not in before]
             frame = Frame(text=captured.stdout + captured.stderr)
