@@ -140,6 +140,13 @@ def test_the_grid_leaves_the_random_generators_as_the_live_widget_leaves_them():
     assert after(lambda draw, **controls: _page(draw, **controls)) == after(d2l.explore)
 
 
+def test_the_book_accepts_an_explorer_that_draws_ahead():
+    lr = d2l.slider(0.2, 0.1, 0.6, 0.1, "learning rate η")
+    schedule = ipywidgets.Dropdown(options=["constant", "decay"], value="decay")
+    page = _page(_draw, precompute=["lr"], lr=lr, schedule=schedule)
+    assert _unpack(page)["sizes"] == [6, 2]
+
+
 @pytest.mark.parametrize("budget", [48, 500])
 def test_a_list_of_several_items_is_shown_disabled_with_a_note(budget):
     book_explore.install(max_frames=budget)

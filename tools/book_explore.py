@@ -218,8 +218,12 @@ def _page(axes: list[_Axis], frames: list[Frame], boxes: list[Any], default: int
     )
 
 
-def explore(draw: Callable[..., None], **controls: Any) -> None:
-    """Draw `draw` over the grid of `controls` and show it as a live explorer in the page."""
+def explore(draw: Callable[..., None], precompute: Any = False, **controls: Any) -> None:
+    """Draw `draw` over the grid of `controls` and show it as a live explorer in the page.
+
+    `precompute` (the live widget's drawing ahead) changes nothing here: the book draws
+    every frame ahead.
+    """
     axes = _grid(controls, _settings["max_frames"])
     grid = list(itertools.product(*(a.values for a in axes)))
     defaults = tuple(a.all[a.default] for a in axes)
