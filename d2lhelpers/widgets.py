@@ -21,7 +21,7 @@ import itertools
 import math
 import random
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import ipywidgets as widgets
@@ -36,6 +36,7 @@ from .frames import Frame, Frames
 SLIDER_LAYOUT = {"width": "100%", "max_width": "640px", "min_width": "480px"}
 PIXELS_PER_POINT = 96 / 72  # CSS pixels: an SVG figure shows at the size the inline one has
 LIST_ROWS = 12  # lists up to this long show every option, the selected ones included
+CHARACTER_EM = 0.55  # the width of a label's character, about, in the widgets' font
 MAX_KEPT = 600  # frames kept by an explorer that draws ahead (about 40 kB each)
 
 
@@ -191,6 +192,15 @@ class _Explorer:
             self.failed = False
 
 
+def _align(controls: Iterable[widgets.Widget]) -> None:
+    """One label width for the sliders above the figure, so their tracks line up."""
+    sliders = [c for c in controls if isinstance(c, widgets.FloatSlider | widgets.IntSlider)]
+    if len(sliders) > 1 and all(s.style.description_width == "initial" for s in sliders):
+        longest = max(len(s.description) for s in sliders)
+        for s in sliders:
+            s.style.description_width = f"{CHARACTER_EM * longest + 0.5:.1f}em"
+
+
 def explore(
     draw: Callable[..., None],
     precompute: bool | Sequence[str] = False,
@@ -229,6 +239,7 @@ def explore(
         control.observe(explorer.changed, names="value")
         if _is_list(control) and control.rows < len(control.options) <= LIST_ROWS:
             control.rows = len(control.options)
+    _align(controls.values())
     above = [c for c in controls.values() if not _is_list(c)]
     beside = [c for c in controls.values() if _is_list(c)]
     view = widgets.HBox([explorer.box, *beside]) if beside else explorer.box

@@ -320,14 +320,14 @@ def run_all(lab: Lab, nb: Notebook) -> None:
         ) from exc
     wait_kernel_idle(lab, nb, 60, "after Run All Cells finished")
     print(f"{nb.name}: ran all cells in {time.monotonic() - start:.1f} s")
-    # Every widget view is drawn (or shows its error) and every output widget has content.
+    # Every widget view is drawn (or shows its error) and every explorer's figure is loaded.
     try:
         nb.page.wait_for_function(
             """() => Array.from(document.querySelectorAll(
                     '.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.widget-view+json"]'))
                 .every(o => o.querySelector('.jupyter-widgets') || o.textContent.includes('Error'))
-              && Array.from(document.querySelectorAll('.widget-output'))
-                .every(o => o.querySelector('.jp-OutputArea-output'))""",
+              && Array.from(document.querySelectorAll('img.widget-image'))
+                .every(i => i.complete && i.naturalWidth > 0)""",
             timeout=WIDGETS_RENDER_TIMEOUT_S * 1000,
         )
     except Exception as exc:
