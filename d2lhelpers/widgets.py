@@ -9,9 +9,12 @@ ipywidgets 7.7 (Colab) and 8 (JupyterLab, VS Code), with nothing to install or e
 While a slider moves, the browser sends its value only when the kernel has finished the
 previous message (ipywidgets' message throttle), and then only the latest one: redraws
 never queue up behind a drag, and the figure follows at the rate `draw` allows. The
-image keeps its size (see `frames`), so the page does not jump. Run headless (nbval,
-nbconvert), the cell draws once and returns; nothing waits for a browser. An error in
-`draw` fails the cell when it first runs, and later shows its traceback below the figure.
+image keeps its size (see `frames`), so the page does not jump. A `draw` too slow to
+follow a drag (one that runs an optimizer for hundreds of steps) is drawn ahead over its
+sliders' values when the cell runs (`precompute`), with a progress bar. Run headless
+(nbval, nbconvert), the cell draws once (and ahead, with `precompute`) and returns;
+nothing waits for a browser. An error in `draw` fails the cell when it first runs, and
+later shows its traceback below the figure.
 """
 
 from __future__ import annotations
