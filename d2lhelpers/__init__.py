@@ -1,29 +1,27 @@
 """d2lhelpers: the helper package of the course on optimization algorithms for deep learning.
 
 `import d2lhelpers as d2l` gives the names and signatures of the d2l book's PyTorch
-helpers used in its optimization chapters, so code written for the book runs here.
-Where d2l has a bug or a slow path, the docstring of our version says what we do
-instead. The modules, one idea each:
+helpers used in its optimization chapters, so code written for the book runs here. The
+README's API table says where ours behave differently. The modules, one idea each:
 
-- `plotting`: figures, `show_trace(_2d)`, `show_run`, `show_losses`, `Animator`
-- `timing`: `Timer`, `Accumulator`
-- `devices`: `try_gpu`, `try_all_gpus`
-- `download`: `DATA_HUB`, `download`, `download_extract`, `data_root`
-- `idx`: the IDX file format
-- `fashion_mnist`: find, verify and read Fashion-MNIST
+- `settings`: the `D2L_*` settings (`data_root`, `epoch_fraction`), read in one place
+- `datasets`: one record per data set (files, URLs, checksums, sizes, how to get it)
+- `download`: `DATA_HUB`, `download`, `download_extract`; `archives`: safe extraction
+- `idx`: the IDX file format; `fashion_mnist`: find, verify and read Fashion-MNIST
 - `data`: in-memory loaders, `get_data_ch11`, `load_data_fashion_mnist`
+- `validate`: the argument checks the helpers share
 - `models`: the networks the chapters train, `lenet`, `mlp`
-- `loop`: the one training loop, and the rule that says a run diverged (`diverged`)
-- `training`: losses, evaluation, `train_2d`, `train_ch11`, `train`
+- `loop`: the one training loop (`fit`), and the rule that says a run diverged
+- `training`: losses, evaluation, and d2l's trainers `train_2d`, `train_ch11`, `train`
+- `tuning`: `train_steps` (every step recorded), search, smoothing, scheduler curves
 - `schedulers`: learning-rate schedules
-- `optimizers`: the checks every saved optimizer calls, and the rule that splits weights
-  from the rest (`split_weights`)
-- `tuning`: a step-level training loop, search, smoothing, scheduler curves
-- `problems`: 2-D test functions with gradients
-- `race`: several optimizers' trajectories on one 2-D problem, drawn and animated
+- `optimizers`: the checks every saved optimizer calls, and `split_weights`
+- `checks`: from-scratch optimizers checked against `torch.optim` (`agree`, `differ`)
 - `claims`: `claim`, the check of a number or comparison a chapter's prose states
-- `checks`: from-scratch optimizers checked against `torch.optim`: `same_as_torch`,
-  `trajectory_2d`, `least_squares_loss`
+- `problems`: 2-D test functions with gradients
+- `plotting`: figures, `show_trace(_2d)`, `show_run`, `show_losses`, `Animator`
+- `race`: several optimizers' trajectories on one 2-D problem, drawn and animated
+- `timing`: `Timer`, `Accumulator`; `devices`: `try_gpu`, `try_all_gpus`
 - `widgets`: sliders for the notebooks
 - `aliases`: `d2l.arange` and the other tensor aliases the book uses
 - `saved`: what the chapters built and later chapters reuse (`ScratchAdam`), generated
@@ -91,6 +89,7 @@ from .models import lenet, mlp
 from .optimizers import check_hyperparameters, check_parameter, split_weights
 from .plotting import (
     Animator,
+    draw_contours,
     plot,
     set_axes,
     set_figsize,
@@ -101,7 +100,7 @@ from .plotting import (
     use_svg_display,
 )
 from .problems import Problem2D
-from .race import animate_race, draw_contours, draw_race
+from .race import animate_race, draw_race
 from .schedulers import (
     CosineScheduler,
     FactorScheduler,

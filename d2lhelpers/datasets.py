@@ -1,6 +1,8 @@
-"""What the course knows about each data set, in one record: files, URLs, checksums, sizes,
-system locations and how to get it. Loaders, downloads, the tests' data check and
-`00_setup` all read these records; `DATA_HUB` is derived from them.
+"""Data set records: what the course knows about each data set, in one place.
+
+A record holds the files, URLs, checksums, sizes, system locations and how to get the
+data. Loaders, downloads, the tests' data check and `00_setup` all read these records;
+`DATA_HUB` is derived from them.
 
 Checksums. `checksum` is what the publisher gives for the file at the URL: a SHA-1 for
 airfoil (d2l's hub), an MD5 for Fashion-MNIST (Zalando's README). It verifies a

@@ -12,28 +12,37 @@ order, and the first copy found is used:
 
 Every copy is verified on its uncompressed content (SHA-256 of the IDX bytes), so any
 faithful copy is accepted whatever its gzip header (Debian recompressed the files),
-and a damaged or different file is an error that names it, never used. A file that
-passed is remembered, by path, size and modification time, in the per-user cache, so
-later sessions skip the hashing. Reading writes nothing into the data root: a
+and a damaged or different file is an error that names it, never used. A read stops
+one byte past the file's known length. Reading writes nothing into the data root: a
 read-only one works. The tensors are kept in memory for the rest of the session.
+
+The memo of verified files. Hashing 55 MB takes a fraction of a second, so a file that
+passed is remembered in the per-user cache (`verified.json`, at most
+`MEMO_MAX_ENTRIES` files) and later sessions skip the hashing. The memo trusts a file
+that still has the device, inode, size, modification time and status-change time
+(ctime) it had when it passed. Any write, copy, rename or `touch` gives a file a new
+ctime or a new inode, and no ordinary tool can set a ctime back, so a swapped file is
+hashed again even when its size and mtime were restored. A file changed less than
+`SETTLED_SECONDS` before it was checked is not remembered: within one tick of the file
+system's clock a second change would keep the same ctime. The memo does not defend
+against someone who can reset the system clock or edit the user's own cache.
 """
 
 from __future__ import annotations
 
 import functools
-import gzip
 import hashlib
 import json
 import os
 import tempfile
-import zlib
+import time
 from pathlib import Path
 
 import torch
 
 from .datasets import FASHION_MNIST, DataFile
 from .download import DownloadError, download
-from .idx import IDXError, parse_idx
+from .idx import IDXError, parse_idx, read_idx_bytes
 from .settings import user_cache_dir
 
 TEXT_LABELS = [
@@ -43,6 +52,10 @@ TEXT_LABELS = [
 
 # The record's list of system folders (tests and offline runs empty it in place).
 SYSTEM_DIRS = FASHION_MNIST.system_dirs
+
+MEMO_MAX_ENTRIES = 64
+SETTLED_SECONDS = 2.0
+_MEMO_MAX_BYTES = 1 << 20
 
 
 def raw_folder() -> Path:
@@ -82,8 +95,11 @@ def read_fashion_mnist() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torc
 
 
 def _read_verified(path: Path, file: DataFile) -> torch.Tensor:
-    stat = path.stat()
-    return _read_cached(str(path), stat.st_size, stat.st_mtime_ns, file.content_sha256)
+    checked = time.time_ns()
+    st = path.stat()
+    identity = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+    settled = checked - st.st_ctime_ns >= SETTLED_SECONDS * 1e9
+    return _read_cached(str(path), identity, settled, file.content_bytes, file.content_sha256)
 
 
 def _fix(path: str) -> str:
@@ -94,15 +110,11 @@ def _fix(path: str) -> str:
 
 
 @functools.lru_cache(maxsize=8)
-def _read_cached(path: str, size: int, mtime_ns: int, sha256: str) -> torch.Tensor:
-    """Inflate, verify and parse `path` once per session (per size and modification time)."""
-    try:
-        with (gzip.open if path.endswith(".gz") else open)(path, "rb") as f:
-            raw = bytearray(f.read())
-    except (OSError, EOFError, zlib.error) as e:
-        raise IDXError(f"{path} is not a readable IDX file ({e}). {_fix(path)}") from e
+def _read_cached(path: str, identity: tuple, settled: bool, size: int, sha256: str) -> torch.Tensor:
+    """Read (at most `size` + 1 bytes), verify and parse `path` once per session and identity."""
+    raw = read_idx_bytes(path, size, _fix(path))
     tensor = parse_idx(raw, path, _fix(path))
-    key = [size, mtime_ns, sha256]
+    key = [*identity, sha256]
     if _verified().get(path) != key:
         digest = hashlib.sha256(raw).hexdigest()
         if digest != sha256:
@@ -110,7 +122,8 @@ def _read_cached(path: str, size: int, mtime_ns: int, sha256: str) -> torch.Tens
                 f"{path} is not the original Fashion-MNIST file: the SHA-256 of its "
                 f"uncompressed content is {digest}, expected {sha256}. {_fix(path)}"
             )
-        _remember(path, key)
+        if settled:
+            _remember(path, key)
     return tensor
 
 
@@ -119,18 +132,27 @@ def _memo_file() -> Path:
 
 
 def _verified() -> dict[str, list]:
-    """The files verified earlier: path -> [size, mtime_ns, sha256]."""
+    """The files verified earlier: path -> [device, inode, size, mtime_ns, ctime_ns, sha256].
+
+    A memo that is unreadable, too large or not of this shape counts as empty.
+    """
     try:
-        return json.loads(_memo_file().read_text())
-    except (OSError, ValueError):
+        with open(_memo_file(), "rb") as f:
+            entries = json.loads(f.read(_MEMO_MAX_BYTES + 1)[:_MEMO_MAX_BYTES])
+    except (OSError, ValueError, RecursionError):
         return {}
+    if not isinstance(entries, dict):
+        return {}
+    return {k: v for k, v in entries.items() if isinstance(v, list)}
 
 
 def _remember(path: str, key: list) -> None:
-    """Record that `path`, at this size and mtime, passed; skipped where the cache is read-only."""
+    """Record that `path`, as it is now, passed; skipped where the cache is not writable."""
     memo = _memo_file()
     entries = _verified()
-    entries[path] = key
+    entries.pop(path, None)
+    entries[path] = key  # the newest last; the oldest go first
+    entries = dict(list(entries.items())[-MEMO_MAX_ENTRIES:])
     try:
         memo.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=".verified.", suffix=".part", dir=memo.parent)

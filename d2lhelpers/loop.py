@@ -99,6 +99,7 @@ class Run:
     stop: bool = False
     animator: object = None
     diverged_at: tuple[int, int, float] | None = None
+    _paused: int = 1  # the clock runs only while fit() trains, outside untimed() sections
 
     def lr(self) -> float | None:
         """The learning rate of the first parameter group (None if the optimizer has none)."""
@@ -106,23 +107,28 @@ class Run:
         return groups[0].get("lr") if groups else None
 
     def plot(self, x: float, y) -> None:
-        """Add a point to the live figure, if the run has one."""
+        """Add a point to the live figure, if the run has one (drawing is not training time)."""
         if self.animator is not None:
-            self.animator.add(x, y)
+            with self.untimed():
+                self.animator.add(x, y)
 
     def elapsed(self) -> float:
-        """Seconds spent training so far, evaluation excluded."""
+        """Seconds spent training so far; evaluation and drawing excluded."""
         with self.untimed():
             return self.timer.sum()
 
     @contextlib.contextmanager
     def untimed(self) -> Iterator[None]:
-        """Leave what runs inside (evaluation, plotting) out of the training time."""
-        self.timer.stop()
+        """Leave what runs inside (evaluation, drawing) out of the training time; nests."""
+        if self._paused == 0:
+            self.timer.stop()
+        self._paused += 1
         try:
             yield
         finally:
-            self.timer.start()
+            self._paused -= 1
+            if self._paused == 0:
+                self.timer.start()
 
     @contextlib.contextmanager
     def evaluating(self) -> Iterator[None]:
@@ -197,6 +203,7 @@ def fit(
 
     call("before_fit")
     run.timer.start()
+    run._paused = 0
     while not run.stop and run.epoch != num_epochs:
         call("before_epoch")
         run.batch = -1
@@ -234,6 +241,7 @@ def fit(
         if run.step == num_steps:
             break
     run.timer.stop()
+    run._paused = 1
     run.history["steps"] = run.step
     call("after_fit")
     return run.history

@@ -5,7 +5,8 @@ The functions keep d2l's names and signatures. Differences worth knowing:
 - `plot` cycles through `fmts` instead of silently dropping every series after the
   fourth, and accepts tensors that require grad.
 - `show_trace_2d` plots the finite part of a diverged trajectory and says it diverged,
-  instead of crashing on inf or NaN, and redraws its contour lines when the view changes.
+  instead of crashing on inf or NaN, and redraws its contour lines when the view changes
+  (`draw_contours`, ours, draws them, and the contours of the 2-D races).
 - `show_run` (ours, not d2l's) draws a 2-D run with its final point, a legend and a
   title, and `show_losses` compares the loss curves of several `train_ch11` runs on
   one axis: the run-and-plot figures of the chapters, written once.
@@ -25,6 +26,8 @@ import matplotlib.pyplot as plt
 import matplotlib.ticker as ticker
 import numpy as np
 import torch
+
+from .problems import Problem2D
 
 _FMTS = ("-", "m--", "g-.", "r:")
 
@@ -186,24 +189,62 @@ def _view(lo: float, hi: float, points: np.ndarray) -> tuple[float, float, bool]
     return view_lo, view_hi, bool(points.min() < view_lo or points.max() > view_hi)
 
 
-def _contour_grid(f: Callable, ax) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """`f` on a 160 x 160 grid over the current view of `ax`."""
+def _contour_lines(f: Callable, ax, levels: int, log: bool, color: str, antialiased: bool):
+    """One set of contour lines of `f` on a 160 x 160 grid over the current view of `ax`."""
     (x_lo, x_hi), (y_lo, y_hi) = ax.get_xlim(), ax.get_ylim()
     x1, x2 = torch.meshgrid(
         torch.linspace(x_lo, x_hi, 160, dtype=torch.float64),
         torch.linspace(y_lo, y_hi, 160, dtype=torch.float64),
         indexing="ij",
     )
-    return x1.numpy(), x2.numpy(), _to_numpy(f(x1, x2))
+    z = _to_numpy(f(x1, x2))
+    lines = levels
+    if log and z.min() < 0:  # log levels need f > 0: linear ones over the whole range
+        lines = np.linspace(z.min(), z.max(), levels)
+    elif log:
+        lines = np.geomspace(max(z.min(), 1e-3), z.max(), levels)
+    return ax.contour(
+        x1.numpy(),
+        x2.numpy(),
+        z,
+        levels=lines,
+        colors=color,
+        linewidths=0.8,
+        antialiased=antialiased,
+        zorder=1,
+    )
 
 
-def _draw_contours(f: Callable, ax) -> None:
-    """Draw the contour lines of `f` over the view of `ax`, now and whenever it changes.
+def draw_contours(
+    ax,
+    f: Callable | Problem2D,
+    xlim: tuple[float, float] | None = None,
+    ylim: tuple[float, float] | None = None,
+    levels: int = 12,
+    log: bool = False,
+    color: str = "#1f77b4",
+    antialiased: bool = True,
+) -> None:
+    """Draw the contour lines of `f(x1, x2)` over the view of `ax`, now and whenever it changes.
+
+    `xlim` and `ylim`, if given, set the view first. `f` may be a `d2l.problems.Problem2D`:
+    then its box is the default view, and its start (square) and minimum (star) are marked.
+    `levels` lines, spaced linearly (matplotlib's round values); `log=True` spaces them
+    logarithmically, so the floor of a valley shows, as long as `f` stays positive in the
+    view (else linearly over its range, as on a saddle). `antialiased=False` draws faster,
+    for the many frames of an animation.
 
     The lines are redrawn when the limits change (`set_xlim` after the call, or a panel
     sharing its axis with a wider one), so the final view always has a full set of
     contours, not the few lowest levels of a view that was wider when they were drawn.
     """
+    problem = f if isinstance(f, Problem2D) else None
+    if problem is not None:
+        f, xlim, ylim = problem.f, xlim or problem.xlim, ylim or problem.ylim
+    if xlim is not None:
+        ax.set_xlim(*xlim)
+    if ylim is not None:
+        ax.set_ylim(*ylim)
     state = {"contours": None, "busy": False}
 
     def redraw(_ax=None) -> None:
@@ -213,15 +254,19 @@ def _draw_contours(f: Callable, ax) -> None:
         try:
             if state["contours"] is not None:
                 state["contours"].remove()
-            state["contours"] = ax.contour(
-                *_contour_grid(f, ax), colors="#1f77b4", levels=12, linewidths=0.8, zorder=1
-            )
+            state["contours"] = _contour_lines(f, ax, levels, log, color, antialiased)
         finally:
             state["busy"] = False
 
     redraw()
     ax.callbacks.connect("xlim_changed", redraw)
     ax.callbacks.connect("ylim_changed", redraw)
+    if problem is not None:
+        if problem.minimum is not None:
+            ax.plot(*problem.minimum, "*", color="#444444", markersize=11, zorder=3)
+        ax.plot(*problem.start, "s", color="#444444", markersize=5, zorder=3)
+    ax.set_xlabel("x1")
+    ax.set_ylabel("x2")
 
 
 def show_trace_2d(
@@ -250,11 +295,7 @@ def show_trace_2d(
         set_figsize()
         ax = plt.gca()
     ax.plot(shown[:, 0], shown[:, 1], "-o", color="#ff7f0e", markersize=3, linewidth=1.2, zorder=2)
-    ax.set_xlim(x_lo, x_hi)
-    ax.set_ylim(y_lo, y_hi)
-    _draw_contours(f, ax)
-    ax.set_xlabel("x1")
-    ax.set_ylabel("x2")
+    draw_contours(ax, f, (x_lo, x_hi), (y_lo, y_hi))
     if first_bad < len(pts):
         ax.set_title(f"diverged: inf/NaN at step {first_bad}", color="#d62728", fontsize=9)
         print(
@@ -503,6 +544,7 @@ _register_flush_hook()
 
 __all__ = [
     "Animator",
+    "draw_contours",
     "plot",
     "set_axes",
     "set_figsize",

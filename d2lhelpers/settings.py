@@ -4,15 +4,19 @@ Every setting is read at each call, so a notebook that changes `os.environ` sees
 change at once.
 
 - `D2L_DATA_DIR`: the data root, where data sets are looked for and downloaded to.
-  Unset or empty, it means the default: the checkout's `data/` folder (when the
-  package runs from a checkout of the course), else the per-user cache. A leading `~`
-  is the home folder.
+  Unset, empty or only spaces (`D2L_DATA_DIR=" "`), it means the default: the
+  checkout's `data/` folder (when the package runs from a checkout of the course), else
+  the per-user cache. A leading `~` is the home folder. A relative path is refused
+  with a `ValueError`, never resolved: it would name another folder in every working
+  directory (the notebooks run in `chapters/`, `make test` in the checkout), so data
+  would be downloaded into several places, each a folder nobody asked for.
 - `D2L_EPOCH_FRACTION`: a number in (0, 1], default 1; each Fashion-MNIST epoch yields
   only that share of its batches. For test runs of the course only.
 
-The per-user cache is `$XDG_CACHE_HOME/d2lhelpers` (default `~/.cache`),
-`~/Library/Caches/d2lhelpers` on macOS, `%LOCALAPPDATA%\\d2lhelpers` on Windows. It
-holds the data root outside a checkout and the memo of verified files.
+The per-user cache is `$XDG_CACHE_HOME/d2lhelpers` (an absolute `XDG_CACHE_HOME`
+only, as the XDG specification says; default `~/.cache`), `~/Library/Caches/d2lhelpers`
+on macOS, `%LOCALAPPDATA%\\d2lhelpers` on Windows. It holds the data root outside a
+checkout and the memo of verified files.
 """
 
 from __future__ import annotations
@@ -38,8 +42,9 @@ MEANINGS = {
 
 
 def raw(name: str) -> str | None:
-    """The text setting `name` is set to, or None when it is unset or empty."""
-    return os.environ.get(name) or None
+    """The text setting `name` is set to, or None when it is unset, empty or only spaces."""
+    value = os.environ.get(name)
+    return value if value and value.strip() else None
 
 
 def user_cache_dir() -> Path:
@@ -49,7 +54,8 @@ def user_cache_dir() -> Path:
     elif sys.platform == "darwin":
         base = Path.home() / "Library" / "Caches"
     else:
-        base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+        xdg = os.environ.get("XDG_CACHE_HOME", "")
+        base = Path(xdg) if os.path.isabs(xdg) else Path.home() / ".cache"
     return base / "d2lhelpers"
 
 
@@ -57,7 +63,14 @@ def data_root() -> Path:
     """Return the folder data sets live in: `D2L_DATA_DIR`, the checkout's `data/`, or a cache."""
     value = raw(DATA_DIR)
     if value is not None:
-        return Path(value).expanduser()
+        path = Path(value).expanduser()
+        if not path.is_absolute():
+            raise ValueError(
+                f"{DATA_DIR}={value!r} is a relative path: it would name another folder in "
+                f"every working directory. Set it to an absolute path, such as "
+                f"{DATA_DIR}={Path.home() / 'd2l-data'}, or unset it for the default."
+            )
+        return path
     checkout = Path(__file__).resolve().parent.parent
     if (checkout / "chapters").is_dir() and (checkout / "pyproject.toml").is_file():
         return checkout / "data"

@@ -144,7 +144,8 @@ def train_2d(
     """Optimise a 2-D objective with a customised `trainer`; return the trajectory.
 
     `trainer(x1, x2, s1, s2[, f_grad])` returns the new `(x1, x2, s1, s2)`, where
-    `s1, s2` is the optimizer's state. Starts at (-5, -2) with state (0, 0), as d2l.
+    `s1, s2` is the optimizer's state. Starts at (-5, -2) with state (0, 0), as d2l, and
+    prints the final point after `steps` steps.
     """
     if isinstance(steps, bool) or not isinstance(steps, numbers.Integral) or steps < 0:
         raise ValueError(f"steps must be a whole number >= 0, got {steps!r}.")
@@ -157,14 +158,14 @@ def train_2d(
             x1, x2, s1, s2 = trainer(x1, x2, s1, s2)
         results.append((x1, x2))
     if verbose:
-        print(f"epoch {steps}, x1: {_coordinate(x1)}, x2: {_coordinate(x2)}")
+        print(f"step {steps}, x1: {_coordinate(x1)}, x2: {_coordinate(x2)}")
     return results
 
 
 def _coordinate(value) -> str:
-    """A coordinate with six decimals, or six significant digits once it is huge."""
+    """A coordinate with six decimals, or six significant digits past float32's precision."""
     value = float(value)
-    return f"{value:f}" if abs(value) < 1e6 or not math.isfinite(value) else f"{value:.6g}"
+    return f"{value:f}" if abs(value) < 1e16 or not math.isfinite(value) else f"{value:.6g}"
 
 
 def _report_divergence(run: Run) -> None:

@@ -15,3 +15,10 @@ def positive_int(name: str, value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
         raise ValueError(f"{name} must be a positive whole number, got {value!r}.")
     return int(value)
+
+
+def non_negative_int(name: str, value: object) -> int:
+    """Return `value` if it is a whole number >= 0 (not a bool); else raise a `ValueError`."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
+        raise ValueError(f"{name} must be a whole number >= 0, got {value!r}.")
+    return int(value)

@@ -1,8 +1,7 @@
 """Shared fixtures: a temporary data root, a loopback HTTP server, the real data files.
 
-Also a check at the start of a run: when it will run notebooks (or tests that use the
-real airfoil file), the data sets the course needs must be on disk or downloadable, else
-the run stops there with one message that says what is missing and how to get it.
+The check that the data sets are here, at the start of a run, is in the repository's
+root `conftest.py`, so that it runs for any subset of the tests.
 """
 
 from __future__ import annotations
@@ -103,58 +102,3 @@ def airfoil_root(data_dir) -> Path:
         pytest.skip(reason)
     shutil.copy(_AIRFOIL, data_dir / "airfoil_self_noise.dat")
     return data_dir
-
-
-def _reason(error: BaseException) -> str:
-    """The innermost cause of a failed load, in a few words (e.g. 'Connection refused')."""
-    while error.__cause__ is not None:
-        error = error.__cause__
-    return f"({getattr(error, 'reason', None) or error})"
-
-
-def _problem(data_set) -> str | None:
-    """None when every file of `data_set` is found or could be downloaded; else what to do."""
-    import d2lhelpers as d2l
-
-    missing = [key for key, path in data_set.locate().items() if path is None]
-    try:
-        for key in missing:
-            d2l.download(data_set.files[key].hub_name, data_set.folder())
-    except OSError as e:
-        return f"{data_set.how_to(missing)}\n{_reason(e)}"
-    return None
-
-
-def missing_data_message() -> str | None:
-    """One message for every data set the course needs and cannot have; None if all are here."""
-    import d2lhelpers as d2l
-
-    problems = [p for p in map(_problem, d2l.datasets.DATASETS) if p]
-    if not problems:
-        return None
-    name = d2l.settings.DATA_DIR
-    setting = d2l.settings.raw(name)
-    root = f"{name}={setting}" if setting else f"the default; {name} is not set"
-    return (
-        "The data sets the notebooks need are not all on this machine, and could not be "
-        "downloaded.\n\n" + "\n\n".join(problems) + f"\n\nThe data root is {d2l.data_root()} "
-        f"({root}). To use another folder, set {name} to it. Then run the tests again."
-    )
-
-
-def _needs_data(item: pytest.Item) -> bool:
-    return item.path.suffix == ".ipynb" or "airfoil_root" in getattr(item, "fixturenames", ())
-
-
-def pytest_collection_finish(session: pytest.Session) -> None:
-    """Before the first test: stop the whole run, with one message, if data is missing."""
-    if session.config.option.collectonly or not any(map(_needs_data, session.items)):
-        return
-    message = missing_data_message()
-    if message:
-        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
-        if reporter is not None:
-            reporter.write_sep("=", "missing data", red=True)
-            reporter.write_line(message)
-        reason = message if reporter is None else "missing data: see the message above"
-        pytest.exit(reason, returncode=pytest.ExitCode.INTERRUPTED)

@@ -194,3 +194,43 @@ def test_history_logs_lists_in_a_fixed_order_beside_steps_and_diverged():
         "extra": [3],
     }
     assert list(history)[:2] == ["loss", "lr"]
+
+
+def test_untimed_sections_nest_without_counting_any_interval_twice():
+    net = nn.Linear(3, 1)
+
+    class Nested:
+        def after_fit(self, run):
+            self.before = run.timer.sum()
+            with run.untimed():
+                with run.untimed():
+                    self.inner = run.timer.sum()
+                self.outer = run.timer.sum()
+
+    nested = Nested()
+    fit(net, torch.optim.SGD(net.parameters(), lr=0.01), _data(), _mse, 1, callbacks=[nested])
+    assert nested.before == nested.inner == nested.outer
+
+
+def test_drawing_a_point_is_left_out_of_the_training_time(monkeypatch):
+    clock = [0.0]  # a clock that moves only while the figure draws
+    monkeypatch.setattr("d2lhelpers.timing.time.perf_counter", lambda: clock[0])
+
+    class SlowFigure:
+        def add(self, x, y):
+            clock[0] += 10.0
+
+    class Draw:
+        def before_fit(self, run):
+            run.animator = SlowFigure()
+
+        def after_step(self, run):
+            run.plot(run.step, 1.0)
+
+        def after_fit(self, run):
+            self.training_time = run.timer.sum()
+
+    draw = Draw()
+    net = nn.Linear(3, 1)
+    fit(net, torch.optim.SGD(net.parameters(), lr=0.01), _data(), _mse, 1, callbacks=[draw])
+    assert clock[0] == 50.0 and draw.training_time == 0.0

@@ -253,3 +253,50 @@ def test_a_string_legend_is_one_name_and_empty_formats_or_data_are_errors():
     with pytest.raises(ValueError, match="plot\\(\\) got no data"):
         d2l.plot([])
     plt.close("all")
+
+
+def _contour_sets(ax):
+    return [c for c in ax.collections if hasattr(c, "levels")]
+
+
+def test_draw_contours_draws_only_contour_lines_in_the_box_it_is_given():
+    _, ax = plt.subplots()
+    d2l.draw_contours(ax, d2l.problems.ill_conditioned.f, xlim=(-5.5, 1.5), ylim=(-3.0, 3.0))
+    assert ax.get_xlim() == (-5.5, 1.5) and ax.get_ylim() == (-3.0, 3.0)
+    assert ax.get_lines() == [] and len(_contour_sets(ax)) == 1  # no trajectory to remove
+    assert (ax.get_xlabel(), ax.get_ylabel()) == ("x1", "x2")
+    plt.close("all")
+
+
+def test_draw_contours_of_a_problem_use_its_box_and_mark_its_start_and_minimum():
+    problem = d2l.problems.rosenbrock
+    _, ax = plt.subplots()
+    d2l.draw_contours(ax, problem)
+    assert ax.get_xlim() == problem.xlim and ax.get_ylim() == problem.ylim
+    marks = {(line.get_xdata()[0], line.get_ydata()[0]) for line in ax.get_lines()}
+    assert marks == {problem.start, problem.minimum}
+    plt.close("all")
+
+
+def test_draw_contours_log_levels_show_the_floor_of_a_valley():
+    problem = d2l.problems.rosenbrock
+    _, (linear, log) = plt.subplots(1, 2)
+    d2l.draw_contours(linear, problem)
+    d2l.draw_contours(log, problem, log=True)
+    low = [sum(level < 10 for level in _contour_sets(ax)[0].levels) for ax in (linear, log)]
+    assert low[0] <= 1 and low[1] >= 4  # linear levels skip the valley; log levels show it
+    ratios = np.diff(np.log(_contour_sets(log)[0].levels))
+    assert np.allclose(ratios, ratios[0])
+    plt.close("all")
+
+
+def test_draw_contours_log_levels_fall_back_to_linear_where_f_is_negative():
+    _, ax = plt.subplots()
+    d2l.draw_contours(ax, d2l.problems.saddle, levels=10, log=True)
+    levels = _contour_sets(ax)[0].levels
+    assert (
+        len(levels) == 10
+        and levels.min() < 0
+        and np.allclose(np.diff(levels), levels[1] - levels[0])
+    )
+    plt.close("all")

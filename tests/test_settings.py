@@ -38,6 +38,42 @@ def test_the_data_sets_folders_follow_the_data_root(monkeypatch, tmp_path):
     assert d2l.datasets.AIRFOIL.folder() == tmp_path / "root"
 
 
+@pytest.mark.parametrize("value", ["", " ", "\t\n"])
+def test_a_blank_data_dir_means_the_default(monkeypatch, value):
+    monkeypatch.delenv("D2L_DATA_DIR", raising=False)
+    default = d2l.data_root()
+    monkeypatch.setenv("D2L_DATA_DIR", value)
+    assert d2l.data_root() == default
+
+
+@pytest.mark.parametrize("value", ["data", "./data", " /tmp/x", "../d2l"])
+def test_a_relative_data_dir_is_refused_and_creates_nothing(monkeypatch, tmp_path, value):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("D2L_DATA_DIR", value)
+    with pytest.raises(ValueError, match=f"D2L_DATA_DIR={value!r} is a relative path"):
+        d2l.data_root()
+    with pytest.raises(ValueError, match="is a relative path"):
+        d2l.load_data_fashion_mnist(16)
+    with pytest.raises(ValueError, match="is a relative path"):
+        d2l.download("airfoil")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_home_relative_data_dir_is_expanded(monkeypatch, tmp_path):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("D2L_DATA_DIR", "~/d2l-data")
+    assert d2l.data_root() == tmp_path / "d2l-data"
+
+
+def test_a_relative_xdg_cache_home_is_ignored(monkeypatch, tmp_path):
+    monkeypatch.setattr(settings.sys, "platform", "linux")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("XDG_CACHE_HOME", "cache")
+    assert settings.user_cache_dir() == tmp_path / ".cache" / "d2lhelpers"
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert settings.user_cache_dir() == tmp_path / "xdg" / "d2lhelpers"
+
+
 @pytest.mark.parametrize("value, expected", [(None, 1.0), ("", 1.0), ("0.05", 0.05), ("1", 1.0)])
 def test_epoch_fraction_reads_a_number_in_the_unit_interval(monkeypatch, value, expected):
     if value is None:

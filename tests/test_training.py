@@ -16,7 +16,7 @@ def _gd(x1, x2, s1, s2, f_grad, eta=0.1):
 
 def test_train_2d_reproduces_the_book(capsys):
     results = d2l.train_2d(_gd, f_grad=d2l.problems.quadratic.f_grad)
-    assert capsys.readouterr().out == "epoch 20, x1: -0.057646, x2: -0.000073\n"
+    assert capsys.readouterr().out == "step 20, x1: -0.057646, x2: -0.000073\n"
     assert len(results) == 21 and results[0] == (-5.0, -2.0)
 
 
@@ -486,7 +486,7 @@ def test_train_2d_refuses_negative_steps_and_keeps_a_diverged_point_short(capsys
         return x1 * 1e60, x2 * 1e60, s1, s2
 
     d2l.train_2d(blow_up, steps=5)
-    assert capsys.readouterr().out == "epoch 5, x1: -5e+300, x2: -2e+300\n"
+    assert capsys.readouterr().out == "step 5, x1: -5e+300, x2: -2e+300\n"
 
 
 @pytest.mark.parametrize("lr, advice", [(math.nan, "The learning rate was nan"), (0.5, "than 0.5")])
