@@ -1,6 +1,6 @@
 """Side-by-side benchmark: d2lhelpers against PyPI's d2l 1.0.3 (`make bench`).
 
-Usage: python bench/run.py [--reps 5] [--only fashion_epoch,train_ch11,animator,course]
+Usage: python bench/run.py [--reps 5] [--only fashion_epoch,train_ch11,animator,course,slider_frame]
 
 Prints one line per workload:
 
@@ -28,6 +28,9 @@ Each workload is one function, written against the two packages' public APIs:
   what the notebook's post-execute hook does, so both end with the last point drawn.
 - `course`: wall time and peak memory of `python -m pytest chapters` (the README's
   nbval run) with the environment it is given; no reference.
+- `slider_frame`: one redraw of every explorer (`d2l.explore`) for a new slider value,
+  in a notebook kernel, as `BENCH slider_frame <chapter>:<draw> median_ms=... p95_ms=...`
+  lines (no reference: d2l has no sliders).
 
 Headless, as under nbval: an in-process IPython kernel is started before either
 package is imported, so both see a notebook and `display()` renders their figures.
