@@ -1,6 +1,6 @@
 """Build the course as a static HTML site: `make book` (README, "Reading the course as a book").
 
-Usage: python tools/build_book.py [--out book/_build/html] [--jobs N] [--chapters GLOB]
+Usage: python tools/build_book.py [--out book/_build/html] [--jobs N] [--chapters GLOB] [--frames N]
 
 1. Execute. Every notebook in chapters/ (all of them, sorted by name) runs top to
    bottom in a fresh kernel from chapters/, as nbval runs it, with the environment of
