@@ -1,6 +1,6 @@
 """Side-by-side benchmark: d2lhelpers against PyPI's d2l 1.0.3 (`make bench`).
 
-Usage: python bench/run.py [--reps 5] [--only fashion_epoch,train_ch11,animator,course]
+Usage: python bench/run.py [--reps 5] [--only fashion_epoch,train_ch11,animator,course,slider_frame]
 
 Prints one line per workload:
 
@@ -28,6 +28,9 @@ Each workload is one function, written against the two packages' public APIs:
   what the notebook's post-execute hook does, so both end with the last point drawn.
 - `course`: wall time and peak memory of `python -m pytest chapters` (the README's
   nbval run) with the environment it is given; no reference.
+- `slider_frame`: one redraw of every explorer (`d2l.explore`) for a new slider value,
+  in a notebook kernel, as `BENCH slider_frame <chapter>:<draw> median_ms=... p95_ms=...`
+  lines (no reference: d2l has no sliders).
 
 Headless, as under nbval: an in-process IPython kernel is started before either
 package is imported, so both see a notebook and `display()` renders their figures.
@@ -43,6 +46,7 @@ import contextlib
 import gc
 import gzip
 import io
+import json
 import math
 import os
 import platform
@@ -435,6 +439,126 @@ def course(ref, d2l, reps: int) -> str:
     )
 
 
+# ---------------------------------------------------------------- slider_frame
+
+# Run in each chapter's kernel before its cells: keep every explorer d2l.explore shows,
+# with the seconds its cell spent in it (the first frame and any frames drawn ahead).
+RECORD_EXPLORERS = """\
+import time as _time
+
+import d2lhelpers as _d2l
+import d2lhelpers.widgets as _widgets
+
+_bench_explorers = []
+
+
+def _bench_explore(draw, precompute=False, **controls):
+    begin = _time.perf_counter()
+    _widgets.explore(draw, precompute, **controls)
+    _bench_explorers.append((draw, controls, _time.perf_counter() - begin))
+
+
+_d2l.explore = _bench_explore
+"""
+
+# Run after them: move the sliders of each explorer through their range (an explorer
+# without one: its dropdowns through their options), timing every assignment, which runs
+# what a moved control runs in JupyterLab and Colab: the frame drawn (or the one drawn
+# ahead looked up), its SVG cropped and handed to the image widget.
+TIME_CONTROLS = """\
+import json as _json
+import time as _time
+
+import ipywidgets as _w
+
+
+def _bench_moves(control):
+    if isinstance(control, _w.FloatSlider):
+        n = round((control.max - control.min) / control.step)
+        return [round(control.min + round(k * n / ({moves} - 1)) * control.step, 12)
+                for k in range({moves})]
+    return [o[1] if isinstance(o, tuple) else o for o in control.options]
+
+
+_bench_times = []
+for _draw, _controls, _cell in _bench_explorers:
+    _moved = [c for c in _controls.values() if isinstance(c, _w.FloatSlider)] or [
+        c for c in _controls.values() if isinstance(c, _w.Dropdown)]
+    _seconds = []
+    for _c in _moved:
+        _default = _c.value
+        for _value in _bench_moves(_c):
+            if _value != _c.value:
+                _begin, _cpu = _time.perf_counter(), _time.process_time()
+                _c.value = _value
+                _seconds.append((_time.perf_counter() - _begin, _time.process_time() - _cpu))
+        _c.value = _default
+    _bench_times.append({{"draw": _draw.__name__, "seconds": _seconds, "cell": _cell,
+                          "moved": [c.description for c in _moved]}})
+print(_json.dumps(_bench_times))
+"""
+
+
+def slider_frame(ref, d2l, reps: int, moves: int = 16) -> str:
+    """One redraw of each explorer for a new slider value, timed in a notebook kernel.
+
+    Each chapter with an explorer runs in a fresh kernel (nbclient, as the Colab widget
+    test runs it): the cells its explorers need (tools/explorers.py), then every slider
+    moves to `moves` values across its range, the other controls at their defaults (an
+    explorer without a slider moves its dropdowns through their options). A redraw is
+    timed from the assignment of the new value to the figure handed to the widget, the
+    code path a dragged slider takes in JupyterLab and Colab; `cell_s` is the time the
+    explorer's cell spent drawing its first frame and, with `precompute`, the frames it
+    draws ahead. Full-length epochs; `reps` is unused (the moves are the repetitions).
+    """
+    import nbformat
+    from nbclient import NotebookClient
+
+    sys.path.insert(0, str(REPO / "tools"))
+    try:
+        from explorers import cells_to_run, slider_cells
+    finally:
+        sys.path.remove(str(REPO / "tools"))
+    lines = []
+    for path in sorted((REPO / "chapters").glob("*.ipynb")):
+        nb = nbformat.read(path, as_version=4)
+        if not any("explore(" in nb.cells[i].source for i in slider_cells(nb)):
+            continue
+        kept = cells_to_run(nb)
+        sources = [RECORD_EXPLORERS, *(nb.cells[i].source for i in kept)]
+        sources.append(TIME_CONTROLS.format(moves=moves))
+        nb.cells = [nbformat.v4.new_code_cell(source) for source in sources]
+        client = NotebookClient(
+            nb,
+            kernel_name="python3",
+            timeout=1800,
+            resources={"metadata": {"path": str(path.parent)}},
+        )
+        env = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"}  # the inline backend
+        begin = time.perf_counter()
+        with client.setup_kernel(env=env):
+            for index, cell in enumerate(nb.cells):
+                client.execute_cell(cell, index)
+        printed = "".join(o.get("text", "") for o in nb.cells[-1].outputs if "text" in o)
+        log(
+            f"  slider_frame {path.stem}: {len(kept)} cells and the moves in "
+            f"{time.perf_counter() - begin:.0f} s"
+        )
+        for explorer in json.loads(printed):
+            ms = sorted(1000 * wall for wall, _ in explorer["seconds"])
+            cpu = statistics.median(1000 * cpu for _, cpu in explorer["seconds"])
+            p95 = ms[min(len(ms) - 1, math.ceil(0.95 * len(ms)) - 1)]
+            median = statistics.median(ms)
+            lines.append(
+                f"BENCH slider_frame {path.stem}:{explorer['draw']} median_ms={median:.0f} "
+                f"p95_ms={p95:.0f} cpu_median_ms={cpu:.0f} redraws={len(ms)} "
+                f"cell_s={explorer['cell']:.1f} load={os.getloadavg()[0]:.1f}"
+            )
+            log(f"  slider_frame {path.stem}:{explorer['draw']} moved {explorer['moved']}")
+            log(lines[-1])
+    return "\n".join(lines)
+
+
 # ---------------------------------------------------------------- main
 
 WORKLOADS = {
@@ -442,6 +566,7 @@ WORKLOADS = {
     "train_ch11": train_ch11,
     "animator": animator,
     "course": course,
+    "slider_frame": slider_frame,
 }
 
 

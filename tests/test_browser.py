@@ -4,9 +4,11 @@ Starts the venv's JupyterLab on 127.0.0.1 (a free port, a random token) over a c
 `chapters/` with the outputs cleared, and drives Debian's Chromium (/usr/bin/chromium)
 headless through Playwright. Each notebook is opened, run with "Run All Cells" and
 checked for error outputs, in its cells and in its widgets' output areas. In the
-momentum chapter the learning-rate slider is then moved with the keyboard; the figure
-(its image bytes) and the printed final point must change. Screenshots and the server's
-log go to test-artifacts/browser/. Every process started here is stopped, pass or fail.
+momentum chapter the learning-rate slider is then dragged with the mouse: the figure (the
+explorer's image widget) must change before the button is released, and keep its size;
+then two arrow-key presses must move the slider, the figure and the printed final point.
+Screenshots (one mid-drag) and the server's log go to test-artifacts/browser/. Every
+process started here is stopped, pass or fail.
 
 Skipped, with the reason, only when /usr/bin/chromium is missing (`.ci/run` installs it);
 with the environment variable CI set, its absence is a failure instead.
@@ -14,7 +16,6 @@ with the environment variable CI set, its absence is a failure instead.
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import json
 import os
@@ -319,14 +320,14 @@ def run_all(lab: Lab, nb: Notebook) -> None:
         ) from exc
     wait_kernel_idle(lab, nb, 60, "after Run All Cells finished")
     print(f"{nb.name}: ran all cells in {time.monotonic() - start:.1f} s")
-    # Every widget view is drawn (or shows its error) and every output widget has content.
+    # Every widget view is drawn (or shows its error) and every explorer's figure is loaded.
     try:
         nb.page.wait_for_function(
             """() => Array.from(document.querySelectorAll(
                     '.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.widget-view+json"]'))
                 .every(o => o.querySelector('.jupyter-widgets') || o.textContent.includes('Error'))
-              && Array.from(document.querySelectorAll('.widget-output'))
-                .every(o => o.querySelector('.jp-OutputArea-output'))""",
+              && Array.from(document.querySelectorAll('img.widget-image'))
+                .every(i => i.complete && i.naturalWidth > 0)""",
             timeout=WIDGETS_RENDER_TIMEOUT_S * 1000,
         )
     except Exception as exc:
@@ -372,102 +373,113 @@ def test_chapter_runs_in_jupyterlab_without_errors(lab, browser, chapter: Path):
         assert not problems, f"{chapter.name} in JupyterLab:\n" + "\n".join(problems)
 
 
-def _image_bytes(src: str | None) -> bytes:
-    assert src and src.startswith("data:"), f"the figure is not an inline image: {src!r:.80}"
-    header, _, data = src.partition(",")
-    if header.endswith(";base64"):
-        return base64.b64decode(data)
-    return urllib.parse.unquote_to_bytes(data)
+# The explorer d2l.explore shows: its sliders, then the box with the image widget (the
+# figure) and the HTML widget (the printed text); `name` picks it by a slider's label.
+EXPLORER_JS = """([label]) => {
+    const slider = Array.from(document.querySelectorAll('.widget-slider'))
+        .find(s => s.querySelector('.widget-label').textContent.trim().startsWith(label));
+    let box = slider;
+    while (box && !(box.classList.contains('widget-vbox') && box.querySelector('img.widget-image')))
+        box = box.parentElement;
+    return box;
+}"""
 
 
-def test_learning_rate_slider_redraws_the_momentum_trajectory(lab, browser):
+def _figure_state(page: Page, label: str) -> dict:
+    """The explorer's figure (src and size), printed text and readout, read in one go."""
+    return page.evaluate(
+        f"""label => {{
+        const box = ({EXPLORER_JS})([label]);
+        const image = box.querySelector('img.widget-image');
+        const slider = Array.from(box.querySelectorAll('.widget-slider'))
+            .find(s => s.querySelector('.widget-label').textContent.trim().startsWith(label));
+        const rect = image.getBoundingClientRect();
+        return {{src: image.src, width: rect.width, height: rect.height,
+                 text: box.innerText, readout: slider.querySelector('.widget-readout').innerText,
+                 track: slider.querySelector('.noUi-target').getBoundingClientRect().width}};
+    }}""",
+        label,
+    )
+
+
+def _wait_for(page: Page, label: str, changed, timeout_s: float, what: str) -> dict:
+    """Poll the explorer until `changed(state)`; fail with `what` after `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        state = _figure_state(page, label)
+        if changed(state):
+            return state
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} within {timeout_s} s; the explorer shows:\n{state}")
+        time.sleep(0.05)
+
+
+def test_dragging_a_slider_redraws_the_momentum_trajectory_before_the_release(lab, browser):
     chapter = _chapter("04_*.ipynb")
     assert chapter, f"no chapters/04_*.ipynb (the momentum chapter) in {CHAPTERS}"
     with open_notebook(browser, lab, chapter.name) as nb:
         run_all(lab, nb)
         problems = errors_in_outputs(nb)
         assert not problems, f"{chapter.name} in JupyterLab:\n" + "\n".join(problems)
-
-        page = nb.page
-        label = page.locator(".widget-label", has_text=re.compile(r"^\s*learning rate"))
-        slider = page.locator(".widget-slider", has=label).first
-        assert slider.count(), f"{chapter.name}: no slider whose description starts 'learning rate'"
-        # The box d2l.explore made: the sliders above the output area they redraw.
-        box = page.locator(".widget-vbox", has=slider).filter(has=page.locator(".widget-output"))
-        box = box.first
-        output = box.locator(".widget-output").first
-        figure = output.locator("img").first
-
-        def state() -> tuple[bytes | None, str]:
-            return (
-                _image_bytes(figure.get_attribute("src")) if figure.count() else None,
-                output.inner_text(),
-            )
-
-        image_before, text_before = state()
-        assert image_before, f"{chapter.name}: the slider's output area shows no figure"
-        point_before = FINAL_POINT.findall(text_before)
-        assert point_before, f"{chapter.name}: no final point printed: {text_before!r}"
-        box.evaluate("e => e.scrollIntoView({block: 'center'})")
-        handle, readout = slider.locator(".noUi-handle"), slider.locator(".widget-readout")
-        value = readout.inner_text().strip()
-        # Down, where a learning rate is safe, unless the slider is at its minimum already.
-        at_minimum = handle.get_attribute("aria-valuenow") == handle.get_attribute("aria-valuemin")
-        key = "ArrowRight" if at_minimum else "ArrowLeft"
+        page, label = nb.page, "learning rate"
+        assert page.evaluate(EXPLORER_JS, [label]), (
+            f"{chapter.name}: no explorer with a slider whose description starts {label!r}"
+        )
+        start = _figure_state(page, label)
+        assert start["src"].startswith("blob:"), f"the figure is not the image widget's: {start}"
+        assert start["track"] >= 250, f"{chapter.name}: the slider's track is {start['track']} px"
+        assert FINAL_POINT.search(start["text"]), f"no final point printed: {start['text']!r}"
+        handle = page.locator(".widget-slider", has_text=label).locator(".noUi-handle").first
+        handle.scroll_into_view_if_needed()
         nb.screenshot("slider-before")
-        box.screenshot(path=str(ARTIFACTS / f"{chapter.stem}-slider-box-before.png"))
 
+        # Drag: press, move a little at a time, and see the figure change while still pressed.
+        box = handle.bounding_box()
+        x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+        page.mouse.move(x, y)
+        page.mouse.down()
+        seen = {start["src"]}
+        for step in range(1, 13):
+            page.mouse.move(x - 8 * step, y, steps=2)
+            time.sleep(0.15)
+            seen.add(_figure_state(page, label)["src"])
+        mid = _wait_for(
+            page,
+            label,
+            lambda s: s["src"] != start["src"] and s["readout"] != start["readout"],
+            REDRAW_TIMEOUT_S,
+            f"{chapter.name}: dragging the learning rate did not redraw the figure before release",
+        )
+        nb.screenshot("slider-mid-drag")
+        page.mouse.up()
+        print(
+            f"{chapter.name}: dragged {start['readout']} -> {mid['readout']}; "
+            f"{len(seen) - 1} figures seen while the mouse was down"
+        )
+        assert (mid["width"], mid["height"]) == (start["width"], start["height"]), (
+            f"{chapter.name}: the figure changed size while dragging: {start} -> {mid}"
+        )
+
+        # The keyboard: arrow keys step the slider, and the figure follows.
+        wait_kernel_idle(lab, nb, REDRAW_TIMEOUT_S, "after the drag")
+        before = _figure_state(page, label)
         handle.focus()
-        for _ in range(5):
-            handle.press(key)
-        try:
-            page.wait_for_function(
-                "([e, old]) => e.innerText.trim() !== old",
-                arg=[readout.element_handle(), value],
-                timeout=10_000,
-            )
-        except Exception as exc:
-            raise AssertionError(f"{chapter.name}: {key} x5 left the slider at {value}") from exc
-        moved_to = readout.inner_text().strip()
-
-        # Wait for the redraw: a new figure, the kernel idle, the output unchanged for 1 s.
-        deadline, last, stable_since = time.monotonic() + REDRAW_TIMEOUT_S, None, None
-        while True:
-            now = state()
-            idle = lab.kernel_state(nb.kernel_id) == "idle"
-            if now != last or not idle:
-                last, stable_since = now, time.monotonic()
-            elif time.monotonic() - stable_since >= 1.0:
-                if TRACEBACK in now[1]:
-                    nb.screenshot("slider-after")
-                    raise AssertionError(
-                        f"{chapter.name}: moving the learning rate from {value} to {moved_to} "
-                        f"ran a callback that failed; the output area shows:\n{now[1][:3000]}"
-                    )
-                if now[0] not in (None, image_before):
-                    break
-            if time.monotonic() > deadline:
-                nb.screenshot("slider-after")
-                raise AssertionError(
-                    f"{chapter.name}: after moving the learning rate from {value} to {moved_to} "
-                    f"the figure did not change within {REDRAW_TIMEOUT_S} s; the output area "
-                    f"shows:\n{now[1][:3000]}"
-                )
-            time.sleep(0.25)
-        image_after, text_after = last
+        for _ in range(2):
+            handle.press("ArrowRight")
+        after = _wait_for(
+            page,
+            label,
+            lambda s: s["src"] != before["src"] and s["readout"] != before["readout"],
+            REDRAW_TIMEOUT_S,
+            f"{chapter.name}: ArrowRight x2 did not move the slider and redraw",
+        )
+        wait_kernel_idle(lab, nb, REDRAW_TIMEOUT_S, "after the keys")
+        after = _figure_state(page, label)
         nb.screenshot("slider-after")
-        box.screenshot(path=str(ARTIFACTS / f"{chapter.stem}-slider-box-after.png"))
-
         problems = errors_in_outputs(nb)
         assert not problems, f"{chapter.name} after the slider moved:\n" + "\n".join(problems)
-        point_after = FINAL_POINT.findall(text_after)
-        assert point_after, f"{chapter.name}: no final point printed after the move: {text_after!r}"
-        assert point_after[-1] != point_before[-1], (
-            f"{chapter.name}: the printed final point stayed {point_before[-1]!r} when the "
-            f"learning rate moved from {value} to {moved_to}"
-        )
-        assert image_after != image_before
-        print(
-            f"{chapter.name}: learning rate {value} -> {moved_to}: "
-            f"{point_before[-1]!r} -> {point_after[-1]!r}"
+        points = [FINAL_POINT.findall(s["text"])[-1] for s in (before, after)]
+        assert points[0] != points[1], (
+            f"{chapter.name}: the printed final point stayed {points[0]!r} when the learning "
+            f"rate moved from {before['readout']} to {after['readout']}"
         )

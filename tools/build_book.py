@@ -1,21 +1,22 @@
 """Build the course as a static HTML site: `make book` (README, "Reading the course as a book").
 
-Usage: python tools/build_book.py [--out book/_build/html] [--jobs N] [--chapters GLOB]
+Usage: python tools/build_book.py [--out book/_build/html] [--jobs N] [--chapters GLOB] [--frames N]
 
 1. Execute. Every notebook in chapters/ (all of them, sorted by name) runs top to
    bottom in a fresh kernel from chapters/, as nbval runs it, with the environment of
    this process (D2L_EPOCH_FRACTION included). In that kernel `d2l.explore` is replaced
-   by tools/book_explore.py: slider cells draw at their defaults, with a note, and the
-   chapters in FRAMES get a slider over precomputed frames. The executed copy is cached
-   in book/_build/executed/ under a key made of the notebook's bytes, the epoch fraction,
-   the package's sources
-   and tools/book_explore.py: a rebuild with nothing changed executes nothing.
+   by tools/book_explore.py: every explorer is drawn over a grid of its controls' values
+   (at most --frames frames each) and moves in the page without a kernel. The executed
+   copy is cached in book/_build/executed/ under a key made of the notebook's bytes, the
+   epoch fraction, the frame budget, the package's sources and tools/book_explore.py: a
+   rebuild with nothing changed executes nothing.
 2. Stage. book/ (the landing page, the Jupyter Book config, the static files) and the
    executed chapters go into a staging folder beside the output, with a table of
    contents that lists the chapters.
 3. Render with Jupyter Book 1.x (Sphinx and myst-nb; nothing is executed again), and
    add MathJax 3 from the `django-static-mathjax` package, so the maths typesets offline.
-4. Check that no page loads anything from another host: the book reads offline.
+4. Check that no page loads anything from another host: the book reads offline; that no
+   explorer weighs more than EXPLORER_LIMIT bytes of page; print what the book weighs.
 
 The notebooks in chapters/ are read, never written.
 """
@@ -39,9 +40,15 @@ CHAPTERS = REPO / "chapters"
 BOOK = REPO / "book"
 CACHE = BOOK / "_build" / "executed"
 TOOLS = Path(__file__).resolve().parent
-# Chapters (by file-name prefix) whose first slider cell with a slider of this label gets
-# frames behind an HTML slider: 2-D trajectories are cheap to draw, so they stay small.
-FRAMES = {"04_": "learning rate"}
+# Frames per explorer (tools/book_explore.py): a full build's grid, and a quick build's
+# (D2L_EPOCH_FRACTION set), whose sliders move in coarser steps. Drawing a frame takes
+# about 0.1 s of CPU; an explorer may weigh at most EXPLORER_LIMIT bytes of its page.
+FRAMES_FULL, FRAMES_QUICK = 500, 48
+EXPLORER_LIMIT = 2_000_000
+EXPLORER = re.compile(r'<div class="d2l-explore".*?</script></div>', re.DOTALL)
+# An explorer cell with this tag starts at the figure of the code cell above it: in the
+# page, its live figure stands for both, and the one above goes.
+REPLACES_FIGURE_ABOVE = "book-replaces-figure-above"
 INJECTED = "d2l-book-injected"
 NBVAL_MARKER = re.compile(r"^# NBVAL_\w+[ \t]*\n?", re.MULTILINE)
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
@@ -67,7 +74,7 @@ def fail(message: str) -> None:
 # ---------------------------------------------------------------- 1. execute
 
 
-def cache_key(path: Path) -> str:
+def cache_key(path: Path, frames: int) -> str:
     """What the executed notebook depends on: its bytes, the fraction, the code it runs."""
     digest = hashlib.sha256()
     digest.update(path.read_bytes())
@@ -75,7 +82,7 @@ def cache_key(path: Path) -> str:
     sources = sorted((REPO / "d2lhelpers").glob("*.py"))
     for source in [*sources, TOOLS / "book_explore.py"]:
         digest.update(source.name.encode() + source.read_bytes())
-    digest.update(repr(frames_label(path)).encode())
+    digest.update(f"frames={frames}".encode())
     return digest.hexdigest()[:16]
 
 
@@ -88,11 +95,7 @@ def cached_path(path: Path, key: str) -> Path:
     return CACHE / f"{cached_prefix(path)}{key}.ipynb"
 
 
-def frames_label(path: Path) -> str | None:
-    return next((label for prefix, label in FRAMES.items() if path.name.startswith(prefix)), None)
-
-
-def execute(path: Path, target: Path, timeout: int | None) -> float:
+def execute(path: Path, target: Path, timeout: int | None, frames: int) -> float:
     """Run `path` in a fresh kernel with the book's `explore`; write it to `target`."""
     from nbclient import NotebookClient
 
@@ -102,7 +105,7 @@ def execute(path: Path, target: Path, timeout: int | None) -> float:
         f"sys.path.insert(0, {str(TOOLS)!r})\n"
         "import book_explore\n"
         f"sys.path.remove({str(TOOLS)!r})\n"
-        f"book_explore.install({path.name!r}, {frames_label(path)!r})\n"
+        f"book_explore.install(max_frames={frames})\n"
         "del sys, book_explore"
     )
     cell = nbformat.v4.new_code_cell(setup, metadata={"tags": [INJECTED]})
@@ -119,10 +122,10 @@ def execute(path: Path, target: Path, timeout: int | None) -> float:
     return seconds
 
 
-def execute_all(chapters: list[Path], jobs: int, timeout: int | None) -> list[Path]:
+def execute_all(chapters: list[Path], jobs: int, timeout: int | None, frames: int) -> list[Path]:
     """The executed copy of each chapter, from the cache or run now (`jobs` at a time)."""
     CACHE.mkdir(parents=True, exist_ok=True)
-    targets = [cached_path(path, cache_key(path)) for path in chapters]
+    targets = [cached_path(path, cache_key(path, frames)) for path in chapters]
     todo = [(p, t) for p, t in zip(chapters, targets) if not t.exists()]
     for path, target in zip(chapters, targets):
         if target.exists():
@@ -130,7 +133,7 @@ def execute_all(chapters: list[Path], jobs: int, timeout: int | None) -> list[Pa
     env_mpl = os.environ.pop("MPLBACKEND", None)  # kernels use the inline backend
     try:
         with concurrent.futures.ProcessPoolExecutor(max_workers=max(1, jobs)) as pool:
-            runs = {pool.submit(execute, p, t, timeout): p for p, t in todo}
+            runs = {pool.submit(execute, p, t, timeout, frames): p for p, t in todo}
             for run in concurrent.futures.as_completed(runs):
                 path = runs[run]
                 try:
@@ -164,7 +167,11 @@ def widget_note() -> nbformat.NotebookNode:
 
 
 def for_the_page(executed: Path) -> nbformat.NotebookNode:
-    """The executed chapter as the page shows it: no injected cell, no test markers."""
+    """The executed chapter as the page shows it: no injected cell, no test markers.
+
+    Nor the figure above an explorer tagged REPLACES_FIGURE_ABOVE: the explorer's live
+    figure starts where that one is.
+    """
     nb = nbformat.read(executed, as_version=4)
     nb.cells = [c for c in nb.cells if INJECTED not in c.metadata.get("tags", [])]
     nb.metadata.pop("widgets", None)
@@ -184,6 +191,12 @@ def for_the_page(executed: Path) -> nbformat.NotebookNode:
                 data["text/html"] = FONT_AWESOME_CDN.sub("", data["text/html"])
             outputs.append(output)
         cell.outputs = outputs
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    for above, cell in zip(code, code[1:]):
+        if REPLACES_FIGURE_ABOVE in cell.metadata.get("tags", []):
+            above.outputs = [
+                o for o in above.outputs if not any(m in o.get("data", {}) for m in IMAGE_MIMES)
+            ]
     return nb
 
 
@@ -250,6 +263,34 @@ def external_loads(out: Path) -> list[str]:
     return found
 
 
+def explorer_weights(out: Path) -> list[tuple[str, int]]:
+    """(page, bytes) of every explorer in the built pages, in page order."""
+    return [
+        (page.name, len(match.group(0).encode()))
+        for page in sorted(out.glob("*.html"))
+        for match in EXPLORER.finditer(page.read_text())
+    ]
+
+
+def report_weights(out: Path) -> None:
+    """Print what the explorers and the whole book weigh; fail on an explorer over the limit."""
+    weights = explorer_weights(out)
+    for page, size in weights:
+        print(f"book: explorer on {page}: {size / 1e6:.2f} MB")
+    heavy = [f"{page}: {size / 1e6:.2f} MB" for page, size in weights if size > EXPLORER_LIMIT]
+    if heavy:
+        fail(
+            f"explorers over {EXPLORER_LIMIT / 1e6:.0f} MB of page (lower --frames):\n"
+            + "\n".join(heavy)
+        )
+    total = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
+    pages = sum(p.stat().st_size for p in out.glob("*.html"))
+    print(
+        f"book: {len(weights)} explorers, {sum(s for _, s in weights) / 1e6:.1f} MB; "
+        f"pages {pages / 1e6:.1f} MB; the whole site {total / 1e6:.1f} MB"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", type=Path, default=BOOK / "_build" / "html")
@@ -258,18 +299,26 @@ def main() -> None:
     parser.add_argument(
         "--chapters", default="*.ipynb", help="a glob in chapters/ (default: every notebook)"
     )
+    parser.add_argument(
+        "--frames",
+        type=int,
+        default=None,
+        help=f"frames per explorer (default {FRAMES_FULL}; {FRAMES_QUICK} with D2L_EPOCH_FRACTION)",
+    )
     args = parser.parse_args()
+    frames = args.frames or (FRAMES_QUICK if os.environ.get("D2L_EPOCH_FRACTION") else FRAMES_FULL)
     out = args.out.resolve()
     chapters = sorted(CHAPTERS.glob(args.chapters))
     if not chapters:
         fail(f"no notebooks in {CHAPTERS}")
     begin = time.perf_counter()
-    executed = execute_all(chapters, args.jobs, args.timeout)
+    executed = execute_all(chapters, args.jobs, args.timeout, frames)
     src = out.parent / f"{out.name}-src"
     stage(chapters, executed, src)
     render(src, out)
     if loads := external_loads(out):
         fail("pages load files from other hosts (the book must read offline):\n" + "\n".join(loads))
+    report_weights(out)
     print(f"book: {len(chapters)} chapters in {time.perf_counter() - begin:.0f} s")
     print(f"book: open {out / 'index.html'}  (or: cd {out} && python -m http.server)")
 
