@@ -245,12 +245,13 @@ def draw_contours(
         ax.set_xlim(*xlim)
     if ylim is not None:
         ax.set_ylim(*ylim)
-    state = {"contours": None, "busy": False}
+    state = {"contours": None, "busy": False, "view": None}
 
     def redraw(_ax=None) -> None:
-        if state["busy"]:
-            return
-        state["busy"] = True
+        view = (ax.get_xlim(), ax.get_ylim())
+        if state["busy"] or view == state["view"]:
+            return  # a limit set again to the same value leaves the lines as they are
+        state["busy"], state["view"] = True, view
         try:
             if state["contours"] is not None:
                 state["contours"].remove()

@@ -7,8 +7,8 @@ opens it in Debian's Chromium (/usr/bin/chromium, launched as tests/test_browser
 does) through Playwright. Every page must load without console errors and without a
 request to another host; chapter pages must show each image their executed notebook
 produced, typeset maths and links to their neighbours; chapter 10's animation must
-play from its controls, chapter 04's precomputed slider must move its figure, and the
-search must find a chapter. Screenshots go to test-artifacts/book/.
+play from its controls, and the search must find a chapter (tests/test_book_explorers.py
+moves every explorer's controls). Screenshots go to test-artifacts/book/.
 
 The browser tests are skipped, with the reason, only when /usr/bin/chromium is missing.
 """
@@ -265,31 +265,6 @@ def test_chapter_page_shows_its_figures_typeset_maths_and_neighbours(browser, si
         view.screenshot("top")
         page.locator("article .cell_output img").first.scroll_into_view_if_needed()
         view.screenshot("first-figure")
-
-
-@in_chromium
-def test_momentum_slider_moves_through_precomputed_frames(browser, site):
-    chapter = _chapter("04_*.ipynb")
-    with open_page(browser, site, f"{chapter.stem}.html") as view:
-        page = view.page
-        box = page.locator(".d2l-frames").first
-        assert box.count(), f"{chapter.name}: no slider over precomputed frames"
-        slider, readout = box.locator("input[type=range]"), box.locator("output")
-        image, text = box.locator("img"), box.locator(".d2l-frames-text")
-        assert slider.get_attribute("aria-label").startswith("learning rate")
-        box.scroll_into_view_if_needed()
-        before = image.get_attribute("src"), readout.inner_text(), text.inner_text()
-        assert re.search(r"step \d+, x1: \S+, x2: \S+", before[2]), before[2]
-        view.screenshot("frames-before")
-        slider.focus()
-        page.keyboard.press("Home")
-        after = image.get_attribute("src"), readout.inner_text(), text.inner_text()
-        view.screenshot("frames-after")
-        assert all(a != b for a, b in zip(after, before)), (
-            f"{chapter.name}: moving the slider from {before[1]} to {after[1]} did not change "
-            "the figure, the readout and the printed text"
-        )
-        assert page.evaluate("i => i.complete && i.naturalWidth > 0", image.element_handle())
 
 
 @in_chromium

@@ -300,3 +300,20 @@ def test_draw_contours_log_levels_fall_back_to_linear_where_f_is_negative():
         and np.allclose(np.diff(levels), levels[1] - levels[0])
     )
     plt.close("all")
+
+
+def test_draw_contours_does_not_redraw_when_a_limit_is_set_to_the_same_value():
+    calls = []
+
+    def f(x1, x2):
+        calls.append(1)
+        return x1**2 + 2 * x2**2
+
+    _, ax = plt.subplots()
+    d2l.draw_contours(ax, f, xlim=(-2, 2), ylim=(-1, 1))
+    ax.set_xlim(-2, 2)
+    ax.set_ylim(-1, 1)
+    assert len(calls) == 1
+    ax.set_xlim(-3, 3)
+    assert len(calls) == 2
+    plt.close("all")
