@@ -17,6 +17,7 @@ $(STAMP): requirements.txt pyproject.toml
 	@touch $(STAMP)
 
 # JupyterLab on chapters/, no browser, root too (tools/lab.sh): open the URL it prints.
+# It first installs the git filter that keeps a learner's saved outputs out of `git status`.
 LAB_PORT ?= 8888
 lab: $(STAMP)
 	JUPYTER=$(BIN)/jupyter LAB_PORT=$(LAB_PORT) sh tools/lab.sh
@@ -68,5 +69,9 @@ lint: $(STAMP)
 	$(BIN)/ruff check d2lhelpers tests chapters tools bench
 	$(BIN)/ruff format --check d2lhelpers tests chapters tools bench
 
+# The git filter `make lab` installed runs the venv's Python: without the venv, git would
+# stop at every notebook, so the filter goes with it (`make lab` installs it again).
 clean-venv:
 	rm -rf $(VENV)
+	-git config --remove-section filter.nbstripout 2>/dev/null
+	-git config --remove-section diff.ipynb 2>/dev/null
