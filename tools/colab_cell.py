@@ -124,23 +124,23 @@ def update(nb: nbformat.NotebookNode, chapter: str, version: str, home: str | No
 
 
 def main(check: bool, repo: Path) -> int:
-    from notebook_form import stored_form  # tools/, beside this file
+    from notebook_form import stored_forms  # tools/, beside this file
 
     version, home = package_version(repo), project_home(repo)
     if home and not colab_url(home, version, "x.ipynb"):
         print(f"note: the home {home} is not on GitHub, so Colab cannot open it: no links")
-    stale = []
-    for path in sorted((repo / "chapters").glob("*.ipynb")):
-        before = path.read_text(encoding="utf-8")
-        nb = nbformat.reads(before, as_version=4)
+    paths = sorted((repo / "chapters").glob("*.ipynb"))
+    before = [path.read_text(encoding="utf-8") for path in paths]
+    notebooks = [nbformat.reads(text, as_version=4) for text in before]
+    for path, nb in zip(paths, notebooks):
         update(nb, path.name, version, home)
-        after = stored_form(nb, path.name)
-        if after != before:
-            stale.append(path.name)
-            if not check:
-                path.write_text(after, encoding="utf-8")
+    after = stored_forms([(nb, path.name) for nb, path in zip(notebooks, paths)])
+    stale = [path for path, old, new in zip(paths, before, after) if new != old]
+    if not check:
+        for path in stale:
+            path.write_text(after[paths.index(path)], encoding="utf-8")
     verb = "differ" if check else "updated"
-    print(f"{len(stale)} chapters {verb}: {', '.join(stale) or 'none'}")
+    print(f"{len(stale)} chapters {verb}: {', '.join(p.name for p in stale) or 'none'}")
     return 1 if check and stale else 0
 
 

@@ -3,7 +3,9 @@
 #
 # Before it starts:
 # - the git filter that keeps saved outputs out of `git status` is installed in this
-#   checkout (tools/notebook_form.py --install-filter; nbstripout);
+#   checkout (tools/notebook_form.py --install-filter; nbstripout), and the server gets
+#   tools/jupyter/ on JUPYTER_CONFIG_PATH: after each save it lets git's index see the
+#   notebook as the filter does (tools/jupyter/jupyter_server_config.py);
 # - JupyterLab's defaults get tools/jupyterlab-overrides.json: no pop-up asking to fetch
 #   Jupyter's news, no update checks (nothing is fetched from the web).
 #
@@ -23,6 +25,8 @@ PYTHON="${PYTHON:-$(dirname "$JUPYTER")/python}"
 LAB_PORT="${LAB_PORT:-8888}"
 
 "$PYTHON" tools/notebook_form.py --install-filter
+JUPYTER_CONFIG_PATH="$PWD/tools/jupyter${JUPYTER_CONFIG_PATH:+:$JUPYTER_CONFIG_PATH}"
+export JUPYTER_CONFIG_PATH
 
 app_dir="$("$JUPYTER" lab path | sed -n 's/^Application directory: *//p')"
 if [ -n "$app_dir" ]; then

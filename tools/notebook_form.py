@@ -36,6 +36,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import nbformat
@@ -118,24 +119,24 @@ def check_outputs(cell: nbformat.NotebookNode, where: str) -> None:
             )
 
 
-def strip(text: str) -> str:
-    """`text` (a notebook) as the git filter passes it on: nbstripout with FILTER_ARGS."""
-    run = subprocess.run(
-        [sys.executable, "-m", "nbstripout", *FILTER_ARGS],
-        input=text,
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-    )
-    if run.returncode:
-        raise FormError(
-            f"nbstripout failed (is it installed? `make lab` installs it):\n{run.stderr}"
-        )
-    return run.stdout
+def strip(texts: list[str]) -> list[str]:
+    """`texts` (notebooks) as the git filter passes them on: nbstripout with FILTER_ARGS.
+
+    One nbstripout run for all of them (it starts slowly), on copies in a scratch folder.
+    """
+    with tempfile.TemporaryDirectory() as scratch:
+        paths = [Path(scratch) / f"{i}.ipynb" for i in range(len(texts))]
+        for path, text in zip(paths, texts):
+            path.write_text(text, encoding="utf-8")
+        command = [sys.executable, "-m", "nbstripout", *FILTER_ARGS, *map(str, paths)]
+        run = subprocess.run(command, capture_output=True, text=True, cwd=REPO)
+        if run.returncode:
+            raise FormError(f"nbstripout failed (`make lab` installs it):\n{run.stderr}")
+        return [path.read_text(encoding="utf-8") for path in paths]
 
 
-def stored_form(nb: nbformat.NotebookNode, where: str) -> str:
-    """The text of `nb` in the stored form (see the module docstring)."""
+def normalize(nb: nbformat.NotebookNode, where: str) -> str:
+    """`nb` as JupyterLab would save it, with tags for markers; its text, before nbstripout."""
     nb.metadata["kernelspec"] = dict(KERNELSPEC)
     for index, cell in enumerate(nb.cells):
         if cell.cell_type != "code":
@@ -148,7 +149,17 @@ def stored_form(nb: nbformat.NotebookNode, where: str) -> str:
             check_outputs(cell, at)
         else:
             cell.metadata.pop("keep_output", None)
-    return strip(nbformat.writes(nb) + "\n")
+    return nbformat.writes(nb) + "\n"
+
+
+def stored_forms(notebooks: list[tuple[nbformat.NotebookNode, str]]) -> list[str]:
+    """The text of each (notebook, name) in the stored form (see the module docstring)."""
+    return strip([normalize(nb, where) for nb, where in notebooks])
+
+
+def stored_form(nb: nbformat.NotebookNode, where: str) -> str:
+    """The text of `nb` in the stored form; `where` names it in errors."""
+    return stored_forms([(nb, where)])[0]
 
 
 def main(argv: list[str]) -> int:
@@ -156,20 +167,18 @@ def main(argv: list[str]) -> int:
         return install_filter()
     check = "--check" in argv
     paths = [Path(a) for a in argv if a != "--check"] or sorted(CHAPTERS.glob("*.ipynb"))
-    differ = []
-    for path in paths:
-        old = path.read_text(encoding="utf-8")
-        try:
-            new = stored_form(nbformat.reads(old, as_version=4), path.name)
-        except FormError as error:
-            print(error, file=sys.stderr)
-            return 2
-        if new != old:
-            differ.append(path.name)
-            if not check:
-                path.write_text(new, encoding="utf-8")
+    old = [path.read_text(encoding="utf-8") for path in paths]
+    try:
+        new = stored_forms([(nbformat.reads(t, as_version=4), p.name) for t, p in zip(old, paths)])
+    except FormError as error:
+        print(error, file=sys.stderr)
+        return 2
+    differ = [path for path, before, after in zip(paths, old, new) if after != before]
+    if not check:
+        for path in differ:
+            path.write_text(new[paths.index(path)], encoding="utf-8")
     verb = "not in the stored form" if check else "rewritten"
-    print(f"{len(differ)} notebooks {verb}: {', '.join(differ) or 'none'}")
+    print(f"{len(differ)} notebooks {verb}: {', '.join(p.name for p in differ) or 'none'}")
     if check and differ:
         print("Run: python tools/notebook_form.py", file=sys.stderr)
     return 1 if check and differ else 0
