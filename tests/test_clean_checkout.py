@@ -255,6 +255,7 @@ def test_running_and_saving_chapters_leaves_git_status_clean_and_a_pull_goes_thr
             shown["language_info"].pop("version")
             on_disk = nbformat.read(clone / "chapters" / name, as_version=4).metadata
             assert shown == on_disk, f"{name}: JupyterLab changed the metadata on opening it"
+            nb.page.screenshot(path=str(ARTIFACTS / f"{Path(name).stem}-opened.png"))
             run_all(lab, nb)
             problems = errors_in_outputs(nb)
             assert not problems, f"{name} in JupyterLab:\n" + "\n".join(problems)

@@ -23,7 +23,7 @@ document.addEventListener("DOMContentLoaded", () => {
 // Search results: under each link Sphinx shows a piece of the page's text, read from the
 // page's HTML, where the maths is still TeX (MathJax typesets it only in the page itself).
 // Show the maths as plain text instead (\mathbf{v} \leftarrow \beta\mathbf{v} reads
-// v ← βv), and leave out the page's table of contents and its bar of links.
+// v ← βv), and leave out the page's tables of contents and its bar of links.
 const TEX_WORDS = {
   alpha: "α", beta: "β", gamma: "γ", delta: "δ", epsilon: "ε", varepsilon: "ε", zeta: "ζ",
   eta: "η", theta: "θ", kappa: "κ", lambda: "λ", mu: "μ", nu: "ν", xi: "ξ", pi: "π",
@@ -69,7 +69,8 @@ document.addEventListener("DOMContentLoaded", () => {
   const pageText = Search.htmlToText;
   Search.htmlToText = (htmlString, anchor) => {
     const page = new DOMParser().parseFromString(htmlString, "text/html");
-    page.querySelectorAll(".bd-sidebar-secondary, .d2l-book-links").forEach((e) => e.remove());
+    const around = ".bd-sidebar-secondary, .bd-header-article, .onlyprint, .d2l-book-links";
+    page.querySelectorAll(around).forEach((e) => e.remove());  // tables of contents, links
     page.querySelectorAll(".math").forEach((m) => { m.textContent = ` ${texToText(m.textContent)} `; });
     return pageText(page.documentElement.outerHTML, anchor);
   };
