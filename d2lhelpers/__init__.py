@@ -1,26 +1,27 @@
 """d2lhelpers: the helper package of the course on optimization algorithms for deep learning.
 
 `import d2lhelpers as d2l` gives the names and signatures of the d2l book's PyTorch
-helpers used in its optimization chapters, so code written for the book runs here.
-Where d2l has a bug or a slow path, the docstring of our version says what we do
-instead. The modules, one idea each:
+helpers used in its optimization chapters, so code written for the book runs here. The
+README's API table says where ours behave differently. The modules, one idea each:
 
-- `plotting`: figures, `show_trace(_2d)`, `show_run`, `show_losses`, `Animator`
-- `timing`: `Timer`, `Accumulator`
-- `devices`: `try_gpu`, `try_all_gpus`
-- `download`: `DATA_HUB`, `download`, `download_extract`, `data_root`
-- `idx`: the IDX file format
-- `fashion_mnist`: find, verify and read Fashion-MNIST
+- `settings`: the `D2L_*` settings (`data_root`, `epoch_fraction`), read in one place
+- `datasets`: one record per data set (files, URLs, checksums, sizes, how to get it)
+- `download`: `DATA_HUB`, `download`, `download_extract`; `archives`: safe extraction
+- `idx`: the IDX file format; `fashion_mnist`: find, verify and read Fashion-MNIST
 - `data`: in-memory loaders, `get_data_ch11`, `load_data_fashion_mnist`
+- `validate`: the argument checks the helpers share
 - `models`: the networks the chapters train, `lenet`, `mlp`
-- `loop`: the one training loop, and the rule that says a run diverged (`diverged`)
-- `training`: losses, evaluation, `train_2d`, `train_ch11`, `train`
+- `loop`: the one training loop (`fit`), and the rule that says a run diverged
+- `training`: losses, evaluation, and d2l's trainers `train_2d`, `train_ch11`, `train`
+- `tuning`: `train_steps` (every step recorded), search, smoothing, scheduler curves
 - `schedulers`: learning-rate schedules
-- `tuning`: a step-level training loop, search, smoothing, scheduler curves
+- `optimizers`: the checks every saved optimizer calls, and `split_weights`
+- `checks`: from-scratch optimizers checked against `torch.optim` (`agree`, `differ`)
+- `claims`: `claim`, the check of a number or comparison a chapter's prose states
 - `problems`: 2-D test functions with gradients
+- `plotting`: figures, `show_trace(_2d)`, `show_run`, `show_losses`, `Animator`
 - `race`: several optimizers' trajectories on one 2-D problem, drawn and animated
-- `checks`: from-scratch optimizers checked against `torch.optim`: `same_as_torch`,
-  `trajectory_2d`, `least_squares_loss`
+- `timing`: `Timer`, `Accumulator`; `devices`: `try_gpu`, `try_all_gpus`
 - `widgets`: sliders for the notebooks
 - `aliases`: `d2l.arange` and the other tensor aliases the book uses
 - `saved`: what the chapters built and later chapters reuse (`ScratchAdam`), generated
@@ -29,7 +30,7 @@ instead. The modules, one idea each:
 
 import matplotlib.pyplot as plt
 
-from . import checks, problems, schedulers, tuning
+from . import checks, datasets, problems, schedulers, settings, tuning
 from .aliases import (
     abs,
     arange,
@@ -70,6 +71,7 @@ from .checks import (
     train_linreg_torch,
     trajectory_2d,
 )
+from .claims import claim
 from .data import (
     TensorLoader,
     epoch_fraction,
@@ -84,8 +86,10 @@ from .fashion_mnist import TEXT_LABELS, locate_fashion_mnist, read_fashion_mnist
 from .idx import IDXError
 from .loop import diverged
 from .models import lenet, mlp
+from .optimizers import check_hyperparameters, check_parameter, split_weights
 from .plotting import (
     Animator,
+    draw_contours,
     plot,
     set_axes,
     set_figsize,
@@ -96,7 +100,7 @@ from .plotting import (
     use_svg_display,
 )
 from .problems import Problem2D
-from .race import animate_race, draw_contours, draw_race
+from .race import animate_race, draw_race
 from .schedulers import (
     CosineScheduler,
     FactorScheduler,
@@ -126,7 +130,7 @@ from .tuning import (
 from .widgets import explore, slider
 
 # isort: split
-# Last, so that the chapters' saved code finds every helper above as d2l.NAME.
+# Last, because its names extend __all__; it imports the helpers it uses itself.
 from . import saved
 from .saved import *  # noqa: F403  (its __all__, which ours extends)
 
@@ -157,10 +161,14 @@ __all__ = [
     "argmax",
     "astype",
     "checks",
+    "claim",
     "concat",
     "cos",
+    "check_hyperparameters",
+    "check_parameter",
     "cpu",
     "data_root",
+    "datasets",
     "differ",
     "diverged",
     "draw_contours",
@@ -209,11 +217,13 @@ __all__ = [
     "search_space_samples",
     "set_axes",
     "set_figsize",
+    "settings",
     "show_losses",
     "show_run",
     "show_trace",
     "show_trace_2d",
     "sin",
+    "split_weights",
     "slider",
     "squared_loss",
     "stack",

@@ -24,13 +24,15 @@ as a `torch.optim.Optimizer` subclass.
 from __future__ import annotations
 
 import copy
+import functools
 import math
 from collections.abc import Callable, Iterator, Sequence
 
 import torch
 
 from .data import TensorLoader, get_data_ch11
-from .training import linreg, squared_loss
+from .loop import fit
+from .training import ScratchOptimizer, linreg, squared_loss
 
 MakeOptimizer = Callable[..., torch.optim.Optimizer]
 
@@ -97,6 +99,23 @@ def _loss(params: Sequence[torch.Tensor], X: torch.Tensor, y: torch.Tensor) -> t
     return squared_loss(linreg(X, *params), y).mean()
 
 
+def _fit_linreg(optimizer, params: list[torch.Tensor], X, y, steps: int, batch_size: int):
+    """The parameters after `steps` updates on `minibatches((X, y), steps, batch_size)`.
+
+    A run whose loss diverged returns NaN parameters, so that no check passes on it.
+    """
+    batches = list(minibatches((X, y), steps, batch_size))
+    if batches:
+        net = functools.partial(linreg, w=params[0], b=params[1])
+        if fit(net, optimizer, batches, _mean_squared_loss, num_epochs=1)["diverged"]:
+            return [torch.full_like(p, math.nan).detach() for p in params]
+    return [p.detach() for p in params]
+
+
+def _mean_squared_loss(y_hat: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    return squared_loss(y_hat, y).mean()
+
+
 def train_linreg(
     trainer_fn: Callable,
     states,
@@ -118,10 +137,8 @@ def train_linreg(
     X, y = _tensors(data)
     params = init_linreg_params(X.shape[1], seed)
     states, hyperparams = copy.deepcopy(states), copy.deepcopy(hyperparams)
-    for X_batch, y_batch in minibatches((X, y), steps, batch_size):
-        _loss(params, X_batch, y_batch).backward()
-        trainer_fn(params, states, hyperparams)
-    return [p.detach() for p in params]
+    optimizer = ScratchOptimizer(trainer_fn, params, states, hyperparams)
+    return _fit_linreg(optimizer, params, X, y, steps, batch_size)
 
 
 def train_linreg_torch(
@@ -142,11 +159,7 @@ def train_linreg_torch(
     X, y = _tensors(data)
     params = init_linreg_params(X.shape[1], seed)
     optimizer = make_optimizer(params, **kwargs)
-    for X_batch, y_batch in minibatches((X, y), steps, batch_size):
-        optimizer.zero_grad()
-        _loss(params, X_batch, y_batch).backward()
-        optimizer.step()
-    return [p.detach() for p in params]
+    return _fit_linreg(optimizer, params, X, y, steps, batch_size)
 
 
 def max_difference(a: Sequence, b: Sequence) -> float:

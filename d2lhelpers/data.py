@@ -7,9 +7,9 @@ under the spawn start method. `TensorLoader` slices whole batches from tensors,
 optionally on the GPU, with no worker processes at all. It shuffles with the same
 random draws as `DataLoader(shuffle=True)`, so a seeded run sees the same order.
 
-`D2L_EPOCH_FRACTION` (a number in (0, 1], default 1) shortens every Fashion-MNIST
-epoch to that fraction of its batches. It exists for test runs of the course only;
-learners leave it unset.
+`D2L_EPOCH_FRACTION` (a number in (0, 1], default 1, read by `settings`) shortens every
+Fashion-MNIST epoch to that fraction of its batches. It exists for test runs of the
+course only; learners leave it unset. Arguments are checked before any data is read.
 """
 
 from __future__ import annotations
@@ -25,8 +25,11 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import TensorDataset
 
+from .datasets import AIRFOIL
 from .download import download
 from .fashion_mnist import read_fashion_mnist
+from .settings import epoch_fraction
+from .validate import non_negative_int, positive_int
 
 
 def _random_permutation(n: int) -> torch.Tensor:
@@ -47,7 +50,9 @@ class TensorLoader:
 
     A drop-in for the `DataLoader` objects d2l returns: it has `len()`, `.dataset`
     and `.batch_size`, and yields lists of tensors. `transform` maps each batch (a
-    list of tensors) to the batch that is yielded; `max_batches` cuts epochs short.
+    list of tensors) to the batch that is yielded; `max_batches` cuts epochs short
+    (never lengthens them). Tensors with no examples, or `max_batches=0`, make a loader
+    that yields no batch at all, as an empty `DataLoader` does; the training loops say so.
     """
 
     def __init__(
@@ -58,12 +63,9 @@ class TensorLoader:
         transform: Callable[[list[torch.Tensor]], list[torch.Tensor]] | None = None,
         max_batches: int | None = None,
     ) -> None:
-        if (
-            isinstance(batch_size, bool)
-            or not isinstance(batch_size, numbers.Integral)
-            or (batch_size < 1)
-        ):
-            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}.")
+        positive_int("batch_size", batch_size)
+        if max_batches is not None:
+            non_negative_int("max_batches", max_batches)
         if not tensors:
             raise ValueError("TensorLoader needs at least one tensor, got none.")
         n = len(tensors[0])
@@ -75,7 +77,7 @@ class TensorLoader:
         self.shuffle = shuffle
         self.transform = transform
         full = math.ceil(n / batch_size)
-        self.max_batches = full if max_batches is None else max(1, min(max_batches, full))
+        self.max_batches = full if max_batches is None else min(max_batches, full)
 
     @property
     def device(self) -> torch.device:
@@ -142,7 +144,9 @@ def get_dataloader_workers() -> int:
 
 def get_data_ch11(batch_size: int = 10, n: int = 1500):
     """Return `(data_iter, feature_dim)` for the first `n` rows of airfoil, standardised."""
-    path = download("airfoil")
+    positive_int("batch_size", batch_size)
+    positive_int("n", n)
+    path = download(AIRFOIL.files["airfoil"].hub_name)
     data = np.genfromtxt(path, dtype=np.float32, delimiter="\t")
     if data.ndim != 2 or data.shape[1] != 6 or np.isnan(data).any():
         raise ValueError(
@@ -154,23 +158,22 @@ def get_data_ch11(batch_size: int = 10, n: int = 1500):
     return data_iter, data.shape[1] - 1
 
 
-def epoch_fraction() -> float:
-    """Read `D2L_EPOCH_FRACTION` (default 1.0): the share of each epoch the loaders yield."""
-    raw = os.environ.get("D2L_EPOCH_FRACTION", "").strip()
-    if not raw:
-        return 1.0
-    try:
-        value = float(raw)
-    except ValueError:
-        value = -1.0
-    if not 0 < value <= 1:
-        raise ValueError(f"D2L_EPOCH_FRACTION={raw!r}: expected a number in (0, 1], like 0.1.")
-    return value
+def _image_size(resize) -> tuple[int, int] | None:
+    """`resize` as (height, width): None, one positive whole number, or a pair of them."""
+    if resize is None:
+        return None
+    if isinstance(resize, numbers.Integral) and not isinstance(resize, bool):
+        return positive_int("resize", resize), int(resize)
+    if isinstance(resize, (tuple, list)) and len(resize) == 2:
+        return positive_int("resize[0]", resize[0]), positive_int("resize[1]", resize[1])
+    raise ValueError(
+        f"resize must be None, a positive whole number or a pair (height, width) of them, "
+        f"got {resize!r}."
+    )
 
 
-def _image_transform(resize) -> Callable[[list[torch.Tensor]], list[torch.Tensor]]:
+def _image_transform(size) -> Callable[[list[torch.Tensor]], list[torch.Tensor]]:
     """Turn a batch of uint8 images into floats in [0, 1], shape B x 1 x H x W."""
-    size = None if resize is None else (resize, resize) if isinstance(resize, int) else resize
 
     def transform(batch: list[torch.Tensor]) -> list[torch.Tensor]:
         images, labels = batch
@@ -188,13 +191,15 @@ def load_data_fashion_mnist(batch_size: int, resize=None, device: torch.device |
     The data are parsed once into memory and batches are sliced from tensors on
     `device` (default: the CPU), with `resize` done per batch on that device.
     """
+    positive_int("batch_size", batch_size)
+    size = _image_size(resize)
+    fraction = epoch_fraction()
     train_x, train_y, test_x, test_y = read_fashion_mnist()
     if device is not None:
         train_x, train_y, test_x, test_y = (
             t.to(device) for t in (train_x, train_y, test_x, test_y)
         )
-    transform = _image_transform(resize)
-    fraction = epoch_fraction()
+    transform = _image_transform(size)
     limits = [None, None]
     if fraction < 1:
         limits = [math.ceil(fraction * math.ceil(len(t) / batch_size)) for t in (train_x, test_x)]

@@ -23,10 +23,7 @@ def num_gpus() -> int:
 
 
 def try_gpu(i: int = 0) -> torch.device:
-    """Return GPU `i` if it exists, else the CPU.
-
-    Unlike d2l's, Apple's MPS counts as GPU 0 on a Mac.
-    """
+    """Return GPU `i` if it exists (on a Mac, Apple's MPS is GPU 0), else the CPU."""
     if torch.cuda.is_available() and torch.cuda.device_count() > i:
         return torch.device(f"cuda:{i}")
     if i == 0 and not torch.cuda.is_available() and _mps_available():

@@ -3,7 +3,8 @@
 An IDX file is a 4-byte magic number (two zero bytes, a type code, the number of
 dimensions), one big-endian 32-bit size per dimension, then the data. The course
 reads only unsigned bytes (type 0x08). Unlike torchvision, a damaged file is an
-`IDXError` that names it, never a silent short tensor.
+`IDXError` that names it, never a silent short tensor, and a read stops one byte past
+the length the file should have, so a compressed bomb is refused without being inflated.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import gzip
 import os
 import struct
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +21,24 @@ import torch
 
 class IDXError(ValueError):
     """An IDX file is damaged or is not the file it should be."""
+
+
+def read_idx_bytes(path: str, limit: int, fix: str = "") -> bytearray:
+    """Read `path` (inflated if it ends in `.gz`), refusing content longer than `limit` bytes.
+
+    `fix` is appended to every error: what the learner should do about a bad file.
+    """
+    try:
+        with (gzip.open if path.endswith(".gz") else open)(path, "rb") as f:
+            raw = bytearray(f.read(limit + 1))
+    except (OSError, EOFError, zlib.error) as e:
+        raise IDXError(f"{path} is not a readable IDX file ({e}). {fix}") from e
+    if len(raw) > limit:
+        raise IDXError(
+            f"{path} is not the original file: its content is longer than the {limit} bytes "
+            f"the original has (it was not read further). {fix}"
+        )
+    return raw
 
 
 def parse_idx(raw: bytes | bytearray, path: str, fix: str = "") -> torch.Tensor:

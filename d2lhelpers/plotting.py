@@ -5,7 +5,8 @@ The functions keep d2l's names and signatures. Differences worth knowing:
 - `plot` cycles through `fmts` instead of silently dropping every series after the
   fourth, and accepts tensors that require grad.
 - `show_trace_2d` plots the finite part of a diverged trajectory and says it diverged,
-  instead of crashing on inf or NaN, and redraws its contour lines when the view changes.
+  instead of crashing on inf or NaN, and redraws its contour lines when the view changes
+  (`draw_contours`, ours, draws them, and the contours of the 2-D races).
 - `show_run` (ours, not d2l's) draws a 2-D run with its final point, a legend and a
   title, and `show_losses` compares the loss curves of several `train_ch11` runs on
   one axis: the run-and-plot figures of the chapters, written once.
@@ -25,6 +26,8 @@ import matplotlib.pyplot as plt
 import matplotlib.ticker as ticker
 import numpy as np
 import torch
+
+from .problems import Problem2D
 
 _FMTS = ("-", "m--", "g-.", "r:")
 
@@ -69,8 +72,21 @@ def set_axes(axes, xlabel, ylabel, xlim, ylim, xscale, yscale, legend) -> None:
     axes.set_xlim(xlim)
     axes.set_ylim(ylim)
     if legend:
-        axes.legend(legend)
+        axes.legend(_names(legend))
     axes.grid(True)
+
+
+def _names(legend) -> list[str]:
+    """A legend as a list of names: a string is one name, not one name per letter."""
+    return [legend] if isinstance(legend, str) else list(legend)
+
+
+def _formats(fmts) -> list[str]:
+    """The line formats to cycle through; at least one is needed."""
+    fmts = [fmts] if isinstance(fmts, str) else list(fmts)
+    if not fmts:
+        raise ValueError('fmts is empty: give at least one line format, e.g. fmts=["-"].')
+    return fmts
 
 
 def _to_numpy(x):
@@ -107,6 +123,9 @@ def plot(
             isinstance(x, list) and not hasattr(x[0], "__len__")
         )
 
+    if len(X) == 0 or (Y is not None and len(Y) == 0):
+        raise ValueError("plot() got no data: pass at least one series of values.")
+    fmts = _formats(fmts)
     if has_one_axis(X):
         X = [X]
     if Y is None:
@@ -170,24 +189,62 @@ def _view(lo: float, hi: float, points: np.ndarray) -> tuple[float, float, bool]
     return view_lo, view_hi, bool(points.min() < view_lo or points.max() > view_hi)
 
 
-def _contour_grid(f: Callable, ax) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """`f` on a 160 x 160 grid over the current view of `ax`."""
+def _contour_lines(f: Callable, ax, levels: int, log: bool, color: str, antialiased: bool):
+    """One set of contour lines of `f` on a 160 x 160 grid over the current view of `ax`."""
     (x_lo, x_hi), (y_lo, y_hi) = ax.get_xlim(), ax.get_ylim()
     x1, x2 = torch.meshgrid(
         torch.linspace(x_lo, x_hi, 160, dtype=torch.float64),
         torch.linspace(y_lo, y_hi, 160, dtype=torch.float64),
         indexing="ij",
     )
-    return x1.numpy(), x2.numpy(), _to_numpy(f(x1, x2))
+    z = _to_numpy(f(x1, x2))
+    lines = levels
+    if log and z.min() < 0:  # log levels need f > 0: linear ones over the whole range
+        lines = np.linspace(z.min(), z.max(), levels)
+    elif log:
+        lines = np.geomspace(max(z.min(), 1e-3), z.max(), levels)
+    return ax.contour(
+        x1.numpy(),
+        x2.numpy(),
+        z,
+        levels=lines,
+        colors=color,
+        linewidths=0.8,
+        antialiased=antialiased,
+        zorder=1,
+    )
 
 
-def _draw_contours(f: Callable, ax) -> None:
-    """Draw the contour lines of `f` over the view of `ax`, now and whenever it changes.
+def draw_contours(
+    ax,
+    f: Callable | Problem2D,
+    xlim: tuple[float, float] | None = None,
+    ylim: tuple[float, float] | None = None,
+    levels: int = 12,
+    log: bool = False,
+    color: str = "#1f77b4",
+    antialiased: bool = True,
+) -> None:
+    """Draw the contour lines of `f(x1, x2)` over the view of `ax`, now and whenever it changes.
+
+    `xlim` and `ylim`, if given, set the view first. `f` may be a `d2l.problems.Problem2D`:
+    then its box is the default view, and its start (square) and minimum (star) are marked.
+    `levels` lines, spaced linearly (matplotlib's round values); `log=True` spaces them
+    logarithmically, so the floor of a valley shows, as long as `f` stays positive in the
+    view (else linearly over its range, as on a saddle). `antialiased=False` draws faster,
+    for the many frames of an animation.
 
     The lines are redrawn when the limits change (`set_xlim` after the call, or a panel
     sharing its axis with a wider one), so the final view always has a full set of
     contours, not the few lowest levels of a view that was wider when they were drawn.
     """
+    problem = f if isinstance(f, Problem2D) else None
+    if problem is not None:
+        f, xlim, ylim = problem.f, xlim or problem.xlim, ylim or problem.ylim
+    if xlim is not None:
+        ax.set_xlim(*xlim)
+    if ylim is not None:
+        ax.set_ylim(*ylim)
     state = {"contours": None, "busy": False}
 
     def redraw(_ax=None) -> None:
@@ -197,15 +254,19 @@ def _draw_contours(f: Callable, ax) -> None:
         try:
             if state["contours"] is not None:
                 state["contours"].remove()
-            state["contours"] = ax.contour(
-                *_contour_grid(f, ax), colors="#1f77b4", levels=12, linewidths=0.8, zorder=1
-            )
+            state["contours"] = _contour_lines(f, ax, levels, log, color, antialiased)
         finally:
             state["busy"] = False
 
     redraw()
     ax.callbacks.connect("xlim_changed", redraw)
     ax.callbacks.connect("ylim_changed", redraw)
+    if problem is not None:
+        if problem.minimum is not None:
+            ax.plot(*problem.minimum, "*", color="#444444", markersize=11, zorder=3)
+        ax.plot(*problem.start, "s", color="#444444", markersize=5, zorder=3)
+    ax.set_xlabel("x1")
+    ax.set_ylabel("x2")
 
 
 def show_trace_2d(
@@ -234,11 +295,7 @@ def show_trace_2d(
         set_figsize()
         ax = plt.gca()
     ax.plot(shown[:, 0], shown[:, 1], "-o", color="#ff7f0e", markersize=3, linewidth=1.2, zorder=2)
-    ax.set_xlim(x_lo, x_hi)
-    ax.set_ylim(y_lo, y_hi)
-    _draw_contours(f, ax)
-    ax.set_xlabel("x1")
-    ax.set_ylabel("x2")
+    draw_contours(ax, f, (x_lo, x_hi), (y_lo, y_hi))
     if first_bad < len(pts):
         ax.set_title(f"diverged: inf/NaN at step {first_bad}", color="#d62728", fontsize=9)
         print(
@@ -293,55 +350,42 @@ def _is_scalar(v) -> bool:
     return not hasattr(v, "__len__") or getattr(v, "ndim", None) == 0
 
 
-def loss_epochs(num_points: int, batch_size: int = 10, examples: int = 1500) -> list[float]:
-    """The epochs at which `d2l.train_ch11` (and `train_concise_ch11`) evaluated the loss.
-
-    They evaluate whenever the number of examples processed is a multiple of 200, that
-    is every `lcm(batch_size, 200)` examples; `examples` is the size of one epoch.
-    """
-    if num_points < 0 or batch_size < 1 or examples < 1:
-        raise ValueError(
-            f"need num_points >= 0, batch_size >= 1 and examples >= 1; "
-            f"got {num_points}, {batch_size} and {examples}."
+def _epochs_and_losses(label: str, run) -> tuple[list[float], list[float]]:
+    """Where and what a `train_ch11` run measured: its `history`'s `epoch` and `loss`."""
+    history = getattr(run, "history", run)
+    if not (isinstance(history, Mapping) and "epoch" in history and "loss" in history):
+        raise TypeError(
+            f"show_losses: the run {label!r} is a {type(run).__name__}; pass what "
+            "d2l.train_ch11 or d2l.train_concise_ch11 returned, which records the epoch of "
+            "each loss (or a dict with lists 'epoch' and 'loss')."
         )
-    every = math.lcm(batch_size, 200)
-    return [every * (k + 1) / examples for k in range(num_points)]
+    return list(history["epoch"]), list(history["loss"])
 
 
 def show_losses(
-    runs: Mapping[str, Sequence[float] | tuple[Sequence[float], Sequence[float]]],
-    batch_size: int | Mapping[str, int] = 10,
+    runs: Mapping[str, object],
     minimum: float | None = None,
     xscale: str = "log",
     title: str | None = None,
     ax=None,
-    examples: int = 1500,
     fmts: Sequence[str] = ("-", "--", "-.", ":", "-"),
 ):
     """Compare the loss curves of several `train_ch11` runs on one axis, against epochs.
 
-    `runs` maps a label to what `train_ch11` or `train_concise_ch11` returned, a pair
-    `(times, losses)`, or to the losses alone. `batch_size` is one batch size for all
-    runs or a dict with one per label. `minimum`, if given, is drawn as a dashed line:
-    the lowest loss the model can reach, so the gap above it is what the optimizer leaves.
-    The epoch axis is logarithmic by default, so the early steps, where the curves
-    differ most, take as much room as the long flat end. The legend sits beside the
-    axes, where it hides no curve. Returns the axes.
+    `runs` maps a label to what `train_ch11` or `train_concise_ch11` returned; each loss
+    is drawn at the epoch where it was measured. `minimum`, if given, is drawn as a dotted
+    line: the lowest loss the model can reach, so the gap above it is what the optimizer
+    leaves. The epoch axis is logarithmic by default, so the early steps, where the curves
+    differ most, take as much room as the long flat end. The legend sits beside the axes,
+    where it hides no curve. Returns the axes.
     """
     if not runs:
-        raise ValueError("runs is empty: pass a dict {label: (times, losses)}.")
-    if isinstance(batch_size, Mapping) and set(runs) - set(batch_size):
-        raise ValueError(
-            f"batch_size has no entry for {sorted(set(runs) - set(batch_size))}: give one "
-            "batch size per run, or a single number for all."
-        )
+        raise ValueError("runs is empty: pass a dict {label: what train_ch11 returned}.")
+    curves = {label: _epochs_and_losses(label, run) for label, run in runs.items()}
     if ax is None:
         use_svg_display()
         _, ax = plt.subplots(figsize=(6, 2.6))
-    for i, (label, run) in enumerate(runs.items()):
-        losses = list(run[1]) if isinstance(run, tuple) and len(run) == 2 else list(run)
-        size = batch_size[label] if isinstance(batch_size, Mapping) else batch_size
-        epochs = loss_epochs(len(losses), size, examples)
+    for i, (label, (epochs, losses)) in enumerate(curves.items()):
         ax.plot(epochs, losses, fmts[i % len(fmts)], label=label, linewidth=1.5)
     if minimum is not None:
         ax.axhline(
@@ -397,8 +441,8 @@ class Animator:
         self.fig, axes = plt.subplots(nrows, ncols, figsize=figsize)
         plt.close(self.fig)  # shown through our display handle, not by the inline backend
         self.axes = [axes] if nrows * ncols == 1 else list(np.ravel(axes))
-        self.legend = list(legend) if legend else []
-        self.fmts = fmts
+        self.legend = _names(legend) if legend else []
+        self.fmts = _formats(fmts)
         self.X: list[list[float]] | None = None
         self.Y: list[list[float]] | None = None
         self._lines: list = []
@@ -500,7 +544,7 @@ _register_flush_hook()
 
 __all__ = [
     "Animator",
-    "loss_epochs",
+    "draw_contours",
     "plot",
     "set_axes",
     "set_figsize",

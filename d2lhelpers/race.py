@@ -1,23 +1,27 @@
-"""Several optimizers' trajectories on one 2-D test problem: a static picture and an animation.
+"""Several optimizers' trajectories on 2-D test problems: a static picture and an animation.
 
 `show_trace_2d` draws one trajectory, as d2l does. To compare optimizers we draw many
 over the same contours (`draw_race`) and replay them in lock-step (`animate_race`, a
 `matplotlib.animation` rendered to a self-contained HTML/JavaScript player, which works
 in JupyterLab and Colab without a widget). The trajectories come from anywhere, e.g.
-`d2l.checks.trajectory_2d` for a `torch.optim`-style class; a run that overflowed is
-drawn up to its last finite point.
+`d2l.trajectory_2d` for a `torch.optim`-style class; a run that overflowed is drawn up
+to its last finite point.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
-import torch
 from matplotlib import animation
 
-from .plotting import plt
+from .plotting import draw_contours, plt
 from .problems import Problem2D
+
+GREY = "#c8c8c8"  # contour lines behind a race: the trajectories are what we look at
+
+Styles = Mapping[str, Mapping[str, Any]]
 
 
 def _points(name: str, trajectory) -> np.ndarray:
@@ -40,87 +44,150 @@ def _check(problem: Problem2D, trajectories: Mapping[str, Sequence]) -> dict[str
     return {name: _points(name, trajectory) for name, trajectory in trajectories.items()}
 
 
-def draw_contours(ax, problem: Problem2D, levels: int = 12, antialiased: bool = True) -> None:
-    """Contour lines of `problem.f` in its box, the start (square) and the minimum (star).
-
-    Levels are log-spaced where the function is positive, so the floor of a valley shows,
-    and linear where it goes negative (the saddle). `antialiased=False` draws faster, for
-    the many frames of an animation.
-    """
-    x1, x2 = torch.meshgrid(
-        torch.linspace(*problem.xlim, 160), torch.linspace(*problem.ylim, 160), indexing="ij"
+def _style(styles: Styles | None, name: str, i: int) -> dict[str, Any]:
+    """How run `name`, the `i`-th, is drawn: matplotlib's colour cycle, unless `styles` says."""
+    return {"color": f"C{i}", "linestyle": "-", "linewidth": 1.3} | dict(
+        (styles or {}).get(name, {})
     )
-    z = np.asarray(problem.f(x1, x2), dtype=float)
-    if z.min() < 0:
-        lines = np.linspace(z.min(), z.max(), levels)
-    else:
-        lines = np.geomspace(max(z.min(), 1e-3), z.max(), levels)
-    ax.contour(
-        x1.numpy(),
-        x2.numpy(),
-        z,
-        levels=lines,
-        colors="#c8c8c8",
-        linewidths=0.8,
-        antialiased=antialiased,
-    )
-    if problem.minimum is not None:
-        ax.plot(*problem.minimum, "*", color="#444444", markersize=11, zorder=3)
-    ax.plot(*problem.start, "s", color="#444444", markersize=5, zorder=3)
-    ax.set_xlim(problem.xlim)
-    ax.set_ylim(problem.ylim)
-    ax.set_xlabel("x1")
-    ax.set_ylabel("x2")
 
 
-def draw_race(ax, problem: Problem2D, trajectories: Mapping[str, Sequence]) -> None:
+def draw_race(
+    ax, problem: Problem2D, trajectories: Mapping[str, Sequence], styles: Styles | None = None
+) -> None:
     """Draw each named trajectory over the contours of `problem`, with a dot at its end.
 
-    Colours follow matplotlib's cycle in the order of `trajectories`; the legend names
-    a run that overflowed "(diverged)".
+    Colours follow matplotlib's cycle in the order of `trajectories`, unless `styles` maps a
+    name to keyword arguments of `ax.plot` (`color`, `linestyle`, `linewidth`). The legend
+    names a run that overflowed "(diverged)".
     """
     runs = _check(problem, trajectories)
-    draw_contours(ax, problem)
+    draw_contours(ax, problem, log=True, color=GREY)
     for i, (name, pts) in enumerate(runs.items()):
         diverged = len(pts) < len(trajectories[name])
-        label = f"{name} (diverged)" if diverged else name
-        ax.plot(pts[:, 0], pts[:, 1], "-", color=f"C{i}", lw=1.3, label=label)
-        ax.plot(*pts[-1], "o", color=f"C{i}", markersize=4)
+        style = _style(styles, name, i)
+        ax.plot(pts[:, 0], pts[:, 1], **style, label=f"{name} (diverged)" if diverged else name)
+        ax.plot(*pts[-1], "o", color=style["color"], markersize=4)
     ax.set_title(problem.name, fontsize=9)
 
 
-def animate_race(problem: Problem2D, trajectories: Mapping[str, Sequence], frames: int = 30) -> str:
+def _race_figure(
+    problems: Sequence[Problem2D],
+    trajectory_dicts: Sequence[Mapping[str, Sequence]],
+    frames: int,
+    groups: Mapping[str, Sequence[str]] | None,
+    styles: Styles | None,
+    ncols: int | None,
+):
+    """The figure of `animate_race` at its last frame, and its `update(frame)` function."""
+    rows = [_check(p, t) for p, t in zip(problems, trajectory_dicts)]
+    steps = [max(len(t) for t in d.values()) - 1 for d in trajectory_dicts]
+    order = list(dict.fromkeys(name for runs in rows for name in runs))
+    panel_names = {name: list(names) for name, names in groups.items()} if groups else {"": order}
+    unknown = sorted({n for names in panel_names.values() for n in names} - set(order))
+    if unknown:
+        raise ValueError(f"groups name runs that have no trajectory: {unknown}.")
+    panels = [(r, group) for r in range(len(rows)) for group in panel_names]
+    ncols = ncols or len(panel_names)
+    nrows = -(-len(panels) // ncols)
+    width = max(2.8, 5.6 / ncols)  # inches per panel: a lone panel gets a figure's width
+    per_legend = max(1, int(width * ncols / len(panel_names) / 1.4))  # names side by side
+    legend_lines = max(-(-len(names) // per_legend) for names in panel_names.values())
+    legend_height = 0.3 + 0.22 * (legend_lines + bool(groups))  # inches, with the group title
+    fig, axes = plt.subplots(
+        nrows,
+        ncols,
+        figsize=(width * ncols, 0.9 * width * nrows + 0.3 + legend_height),
+        dpi=min(100, 760 / (width * ncols)),  # at most 760 pixels wide: a page's width
+    )
+    axes = np.ravel(axes)
+    artists = []  # (problem's row, points, line, dot)
+    for ax, (r, group) in zip(axes, panels):
+        draw_contours(ax, problems[r], levels=10, log=True, color=GREY, antialiased=False)
+        ax.set(xticks=[], yticks=[], xlabel="", ylabel="")
+        ax.set_title(problems[r].name, fontsize=9)
+        for name in panel_names[group]:
+            if name in rows[r]:
+                style = _style(styles, name, order.index(name))
+                (line,) = ax.plot([], [], **style, label=name)
+                (dot,) = ax.plot([], [], "o", color=style["color"], markersize=5)
+                artists.append((r, rows[r][name], line, dot))
+    for ax in axes[len(panels) :]:
+        ax.set_visible(False)
+    size = plt.rcParams["axes.labelsize"]  # legends as large as the axis labels
+    for c, group in enumerate(panel_names):
+        handles = {}
+        for ax, (_, panel_group) in zip(axes, panels):
+            if panel_group == group:
+                handles |= {line.get_label(): line for line in ax.lines}
+        handles = {label: line for label, line in handles.items() if not label.startswith("_")}
+        fig.legend(
+            list(handles.values()),
+            list(handles),
+            loc="upper center",
+            bbox_to_anchor=((c + 0.5) / len(panel_names), legend_height / fig.get_figheight()),
+            ncol=per_legend,
+            title=group or None,
+            fontsize=size,
+            title_fontsize=size,
+            frameon=False,
+        )
+
+    def progress(frame: int) -> str:
+        fraction = frame / (frames - 1)
+        done = f"step {round(fraction * steps[0])} of {steps[0]}"
+        done = done if len(rows) == 1 else f"{fraction:.0%} of the steps"
+        return f"{done} (square: start, star: minimum)"
+
+    title = fig.suptitle(progress(frames - 1), fontsize=10)
+    fig.tight_layout(rect=(0, legend_height / fig.get_figheight(), 1, 1))
+
+    def update(frame: int):
+        for r, pts, line, dot in artists:
+            upto = min(round(frame / (frames - 1) * steps[r]), len(pts) - 1)
+            line.set_data(pts[: upto + 1, 0], pts[: upto + 1, 1])
+            dot.set_data(pts[upto : upto + 1, 0], pts[upto : upto + 1, 1])
+        title.set_text(progress(frame))
+        return [artist for *_, line, dot in artists for artist in (line, dot)]
+
+    update(frames - 1)
+    return fig, update
+
+
+def animate_race(
+    problem: Problem2D | Sequence[Problem2D],
+    trajectories: Mapping[str, Sequence] | Sequence[Mapping[str, Sequence]],
+    frames: int = 30,
+    *,
+    groups: Mapping[str, Sequence[str]] | None = None,
+    styles: Styles | None = None,
+    ncols: int | None = None,
+) -> str:
     """An HTML player replaying the trajectories in lock-step, `frames` frames in all.
 
-    Every run advances by the same number of steps per frame (the longest run sets the
-    pace). Returns the HTML of `FuncAnimation.to_jshtml`; show it with
-    `IPython.display.HTML(...)`. The figure itself is closed, so it is not shown twice.
+    `problem` is one problem with its `trajectories`, or a list of problems with a list
+    of trajectory dicts, one per problem. Each problem gets one panel, or, with `groups`
+    (a dict {group name: [run names]}), one panel per group, so that no panel holds more
+    paths than the eye can follow. Panels are laid out `ncols` to a row (by default, one
+    row per problem); under them, one legend per group. Every run advances by the same
+    fraction of its problem's steps per frame (the longest run of a problem sets its
+    pace). `styles` as in `draw_race`.
+
+    Returns the HTML of `FuncAnimation.to_jshtml`; show it with `IPython.display.HTML(...)`.
+    The figure itself is closed, so it is not shown twice.
     """
     if not isinstance(frames, int) or frames < 2:
         raise ValueError(f"frames must be an integer >= 2; got {frames!r}.")
-    runs = _check(problem, trajectories)
-    steps = max(len(trajectory) for trajectory in trajectories.values()) - 1
-    fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=60)
-    draw_contours(ax, problem, levels=10)
-    artists = []
-    for i, (name, pts) in enumerate(runs.items()):
-        (line,) = ax.plot([], [], "-", color=f"C{i}", lw=1.5, label=name)
-        (dot,) = ax.plot([], [], "o", color=f"C{i}", markersize=5)
-        artists.append((pts, line, dot))
-    ax.legend(fontsize=9, loc="center left", bbox_to_anchor=(1.02, 0.5))
-    title = ax.set_title(f"{problem.name}\nstep 0 of {steps}", fontsize=10)
-    fig.tight_layout()  # with the two-line title in place, so that it fits
-
-    def update(frame):
-        upto_step = round(frame / (frames - 1) * steps)
-        for pts, line, dot in artists:
-            upto = min(upto_step, len(pts) - 1)
-            line.set_data(pts[: upto + 1, 0], pts[: upto + 1, 1])
-            dot.set_data(pts[upto : upto + 1, 0], pts[upto : upto + 1, 1])
-        title.set_text(f"{problem.name}\nstep {upto_step} of {steps}")
-        return [artist for _, line, dot in artists for artist in (line, dot)]
-
-    anim = animation.FuncAnimation(fig, update, frames=frames, interval=150)
+    if isinstance(problem, Problem2D):
+        problems, trajectory_dicts = [problem], [trajectories]
+    else:
+        problems, trajectory_dicts = list(problem), list(trajectories)
+        if not problems or len(problems) != len(trajectory_dicts):
+            raise ValueError(
+                f"got {len(problems)} problems and {len(trajectory_dicts)} trajectory dicts: "
+                "pass one dict {name: trajectory} per problem, in the same order."
+            )
+    fig, update = _race_figure(problems, trajectory_dicts, frames, groups, styles, ncols)
+    anim = animation.FuncAnimation(fig, update, frames=frames, interval=200)
     html = anim.to_jshtml(default_mode="once")
     plt.close(fig)
     return html

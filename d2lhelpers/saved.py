@@ -1,8 +1,9 @@
 """What the chapters built for later chapters: their `#@save` cells, in chapter order.
 
-GENERATED from the chapters by tools/save_cells.py; do not edit. Change the cell in its
-chapter and run `python tools/save_cells.py` (tests/test_saved.py checks they agree).
-`import d2lhelpers as d2l` re-exports every name in `__all__`, e.g. `d2l.ScratchAdam`.
+GENERATED from the chapters by tools/save_cells.py; do not edit. Each block names the
+chapter and cell it comes from: change the cell there and run `python tools/save_cells.py`
+(tests/test_saved.py checks they agree). `import d2lhelpers as d2l` re-exports every name
+in `__all__`, e.g. `d2l.ScratchAdam`.
 """
 
 import math
@@ -10,27 +11,23 @@ import sys
 
 import torch
 
-# Saved code says d2l.NAME, as the chapters do: earlier saved names resolve here, and
-# every other name falls through to the package (module __getattr__, PEP 562).
+from .loop import diverged  # noqa: F401
+from .optimizers import check_hyperparameters, check_parameter  # noqa: F401
+from .tuning import EMA  # noqa: F401
+
+# Saved code says d2l.NAME, as the chapters do: saved names are defined below, and the
+# package's helpers it uses are imported above.
 d2l = sys.modules[__name__]
 
 
-def __getattr__(name: str):
-    import d2lhelpers
-
-    if name.startswith("__"):
-        raise AttributeError(name)
-    return getattr(d2lhelpers, name)
-
-
-# From chapters/01_gradient_descent.ipynb
+# From chapters/01_gradient_descent.ipynb, cell 30
 def gd_2d(x1, x2, s1, s2, f_grad, eta=0.1):
     """One step of gradient descent in 2-D, in `d2l.train_2d`'s form (no optimizer state)."""
     g1, g2 = f_grad(x1, x2)
     return x1 - eta * g1, x2 - eta * g2, 0, 0
 
 
-# From chapters/08_adam.ipynb
+# From chapters/08_adam.ipynb, cell 22
 def yogi(params, states, hyperparams):
     """Yogi, in the book's from-scratch interface: `states` holds (v, s) per parameter."""
     beta1, beta2 = hyperparams.get("betas", (0.9, 0.999))
@@ -47,8 +44,34 @@ def yogi(params, states, hyperparams):
     hyperparams["t"] += 1
 
 
-# From chapters/08_adam.ipynb
-class ScratchAdam(torch.optim.Optimizer):
+# From chapters/08_adam.ipynb, cell 41
+class ParamwiseOptimizer(torch.optim.Optimizer):
+    """The thin shell of an optimizer that updates one parameter tensor at a time.
+
+    `step(closure)` runs the closure, if any, with gradients on; then, without gradients, it
+    calls `update(param, grad, state, group)` for every parameter that has a gradient, with
+    the parameter's state `self.state[param]` (a dict, empty at its first step) and its
+    group's hyperparameters. A subclass writes `update`, the functional core, and checks its
+    hyperparameters in `__init__` with `d2l.check_hyperparameters(self)`.
+    """
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        """Update every parameter that has a gradient; return the closure's loss, if any."""
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is not None:
+                    d2l.check_parameter(self, p)  # no sparse gradient, no complex tensor
+                    self.update(p, p.grad, self.state[p], group)
+        return loss
+
+
+# From chapters/08_adam.ipynb, cell 42
+class ScratchAdam(ParamwiseOptimizer):
     """Adam, AdamW and AMSGrad in one optimizer, written from the update rules of chapter 8.
 
     For every parameter x with gradient g, at its step t = 1, 2, ...:
@@ -60,10 +83,11 @@ class ScratchAdam(torch.optim.Optimizer):
         s ← max(s_max, s)             AMSGrad (amsgrad=True) keeps the running maximum
         x ← x − η d,  d = v̂ / (√ŝ + ε),  v̂ = v / (1 − β1^t),  ŝ = s / (1 − β2^t)   `direction`
 
-    As in `torch/optim/adam.py`, the class is a thin shell (`step`: closure, parameter
-    groups, state) around a functional core (`update`: one tensor, everything passed
-    in). The three lines of the rule a variant changes are methods of their own, so a
-    variant overrides one: Yogi (chapter 10) replaces `second_moment`.
+    As in `torch/optim/adam.py`, the class is a thin shell (`step`, from
+    `ParamwiseOptimizer`: closure, parameter groups, state) around a functional core
+    (`update`: one tensor, everything passed in). The three lines of the rule a variant
+    changes are methods of their own, so a variant overrides one: Yogi (chapter 10)
+    replaces `second_moment`.
     """
 
     def __init__(
@@ -76,14 +100,6 @@ class ScratchAdam(torch.optim.Optimizer):
         decoupled_weight_decay=False,
         amsgrad=False,
     ):
-        if not lr >= 0.0:
-            raise ValueError(f"Invalid learning rate {lr}: it must be >= 0.")
-        if not all(0.0 <= beta < 1.0 for beta in betas):
-            raise ValueError(f"Invalid betas {betas}: both must lie in [0, 1).")
-        if not eps >= 0.0:
-            raise ValueError(f"Invalid eps {eps}: it must be >= 0.")
-        if not weight_decay >= 0.0:
-            raise ValueError(f"Invalid weight_decay {weight_decay}: it must be >= 0.")
         defaults = dict(
             lr=lr,
             betas=betas,
@@ -93,6 +109,7 @@ class ScratchAdam(torch.optim.Optimizer):
             amsgrad=amsgrad,
         )
         super().__init__(params, defaults)
+        d2l.check_hyperparameters(self)  # as torch.optim: lr >= 0, 0 <= β < 1, ...
 
     def first_moment(self, v, grad, beta1):
         """v ← β1 v + (1 − β1) g, in place."""
@@ -132,37 +149,19 @@ class ScratchAdam(torch.optim.Optimizer):
             s = torch.maximum(state["max_exp_avg_sq"], s, out=state["max_exp_avg_sq"])
         param.sub_(self.direction(v, s, grad, state["step"], group), alpha=lr)
 
-    @torch.no_grad()
-    def step(self, closure=None):
-        """Update every parameter that has a gradient; return the closure's loss, if any."""
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
-        for group in self.param_groups:
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                if p.grad.is_sparse:
-                    raise RuntimeError(
-                        "ScratchAdam does not support sparse gradients; "
-                        "use torch.optim.SparseAdam for those parameters."
-                    )
-                self.update(p, p.grad, self.state[p], group)
-        return loss
 
-
-# From chapters/09_lr_schedulers.ipynb
+# From chapters/09_lr_schedulers.ipynb, cell 33
 def lr_range_test(net, trainer, data_iter, loss, device, lr_min=1e-3, lr_max=10.0, beta=0.9):
     """The range test: one pass over `data_iter` with geometrically rising rates.
 
     Returns the rates, the minibatch losses and their bias-corrected moving average
-    (`beta`). Stops early once the smoothed loss exceeds four times its lowest value.
+    (`d2l.EMA(beta)`). Stops early once the smoothed loss diverges (`d2l.diverged`): when it
+    is not finite, or above four times its lowest value.
     """
     net.to(device)
     num_steps = len(data_iter)
+    average = d2l.EMA(beta)
     lrs, raw, smoothed = [], [], []
-    average = 0.0
     for k, (X, y) in enumerate(data_iter):
         lr = lr_min * (lr_max / lr_min) ** (k / max(num_steps - 1, 1))
         for group in trainer.param_groups:
@@ -171,16 +170,15 @@ def lr_range_test(net, trainer, data_iter, loss, device, lr_min=1e-3, lr_max=10.
         ls = loss(net(X.to(device)), y.to(device))
         ls.backward()
         trainer.step()
-        average = beta * average + (1 - beta) * ls.item()
         lrs.append(lr)
         raw.append(ls.item())
-        smoothed.append(average / (1 - beta ** (k + 1)))
-        if not math.isfinite(smoothed[-1]) or smoothed[-1] > 4 * min(smoothed):
+        smoothed.append(average(raw[-1]))
+        if d2l.diverged(smoothed[-1], limit=4 * min(smoothed)):
             break
     return lrs, raw, smoothed
 
 
-# From chapters/09_lr_schedulers.ipynb
+# From chapters/09_lr_schedulers.ipynb, cell 35
 def suggest_lr(lrs, smoothed, skip_start=10, skip_end=5, min_steps=50, min_drop=0.02):
     """A peak rate read off a range test and the rule that gave it, or `(None, reason)`.
 
@@ -203,59 +201,67 @@ def suggest_lr(lrs, smoothed, skip_start=10, skip_end=5, min_steps=50, min_drop=
     return lrs[min(window, key=slope)], "steepest descent before the minimum"
 
 
-# From chapters/11_beyond_adam.ipynb
-class ParamwiseOptimizer(torch.optim.Optimizer):
-    # The thin shell: subclasses write update(param, grad, state, group) for one tensor.
-
-    @torch.no_grad()
-    def step(self, closure=None):
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
-        for group in self.param_groups:
-            for p in group["params"]:
-                if p.grad is not None:
-                    self.update(p, p.grad, self.state[p], group)
-        return loss
-
-
-# From chapters/11_beyond_adam.ipynb
+# From chapters/11_beyond_adam.ipynb, cell 7
 class Adamax(d2l.ScratchAdam):
-    # Adam with the infinity norm: s ← max(β2 s, |g|), x ← x − η v̂ / (s + ε).
+    """Adamax (Kingma and Ba, 2015): Adam with the infinity norm in place of √ŝ.
+
+    For every parameter x with gradient g, at its step t = 1, 2, ...:
+
+        g ← g + λ x                     L2 penalty (weight_decay=λ)
+        v ← β1 v + (1 − β1) g
+        u ← max(β2 u, |g|)              kept in Adam's `s`: `second_moment`
+        x ← x − η v̂ / (u + ε),  v̂ = v / (1 − β1^t)       `direction`
+
+    As torch.optim.Adamax, except that ε is added to u (torch takes max(β2 u, |g| + ε)).
+    """
 
     def __init__(self, params, lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
         super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay)
 
     def second_moment(self, s, grad, beta2):
+        """u ← max(β2 u, |g|), in place."""
         torch.maximum(s.mul_(beta2), grad.abs(), out=s)
 
     def direction(self, v, s, grad, t, group):
+        """The step per unit of learning rate, v̂ / (u + ε)."""
         beta1, _ = group["betas"]
         return v / (1 - beta1**t) / (s + group["eps"])
 
 
-# From chapters/11_beyond_adam.ipynb
+# From chapters/11_beyond_adam.ipynb, cell 12
 class NAdam(d2l.ScratchAdam):
-    # Adam with a Nesterov look-ahead and Dozat's momentum schedule μ_t, as torch.optim.NAdam.
+    """NAdam (Dozat, 2016): Adam with a Nesterov look-ahead and a momentum schedule μ_t.
+
+    With μ_t = β1 (1 − ½ 0.96^(t ψ)), ψ = momentum_decay, and the products Π_t = μ_1 ⋯ μ_t,
+    for every parameter x with gradient g, at its step t = 1, 2, ...:
+
+        v ← β1 v + (1 − β1) g,   s ← β2 s + (1 − β2) g²
+        x ← x − η ((1 − μ_t) / (1 − Π_t) g + μ_{t+1} / (1 − Π_{t+1}) v) / (√ŝ + ε)
+
+    as torch.optim.NAdam (without its weight decay).
+    """
 
     def __init__(self, params, lr=2e-3, betas=(0.9, 0.999), eps=1e-8, momentum_decay=4e-3):
         super().__init__(params, lr=lr, betas=betas, eps=eps)
         for group in self.param_groups:
             group.setdefault("momentum_decay", momentum_decay)
+        d2l.check_hyperparameters(self)  # momentum_decay >= 0 too
         self._mu_products = {}  # (β1, ψ) -> [1, μ_1, μ_1 μ_2, ...]
 
     @staticmethod
     def mu(t, beta1, psi):
+        """The momentum coefficient μ_t of step t."""
         return beta1 * (1 - 0.5 * 0.96 ** (t * psi))
 
     def mu_product(self, t, beta1, psi):
+        """Π_t = μ_1 ⋯ μ_t, from the partial products computed so far."""
         products = self._mu_products.setdefault((beta1, psi), [1.0])
         while len(products) <= t:
             products.append(products[-1] * self.mu(len(products), beta1, psi))
         return products[t]
 
     def direction(self, v, s, grad, t, group):
+        """The step per unit of learning rate: the look-ahead mix of g and v over √ŝ + ε."""
         (beta1, beta2), psi = group["betas"], group["momentum_decay"]
         mu_t, mu_next = self.mu(t, beta1, psi), self.mu(t + 1, beta1, psi)
         denom = (s / (1 - beta2**t)).sqrt_().add_(group["eps"])
@@ -264,9 +270,15 @@ class NAdam(d2l.ScratchAdam):
         return (grad_weight * grad + momentum_weight * v) / denom
 
 
-# From chapters/11_beyond_adam.ipynb
+# From chapters/11_beyond_adam.ipynb, cell 15
 def radam_rectification(t, beta2=0.999):
-    # RAdam's r_t, or None while ρ_t <= 5 (the steps without the adaptive rate).
+    """RAdam's rectification r_t at step t, or None while ρ_t <= 5 (no adaptive rate yet).
+
+    ρ_t is the number of squared gradients that Adam's ŝ_t averages, in effect:
+
+        ρ_∞ = 2 / (1 − β2) − 1,   ρ_t = ρ_∞ − 2 t β2^t / (1 − β2^t)
+        r_t = √((ρ_t − 4) (ρ_t − 2) ρ_∞ / ((ρ_∞ − 4) (ρ_∞ − 2) ρ_t))
+    """
     rho_inf = 2 / (1 - beta2) - 1
     rho_t = rho_inf - 2 * t * beta2**t / (1 - beta2**t)
     if rho_t <= 5:
@@ -274,11 +286,21 @@ def radam_rectification(t, beta2=0.999):
     return ((rho_t - 4) * (rho_t - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_t)) ** 0.5
 
 
-# From chapters/11_beyond_adam.ipynb
+# From chapters/11_beyond_adam.ipynb, cell 19
 class RAdam(d2l.ScratchAdam):
-    # Adam with the variance rectification r_t (Liu et al., 2020), as torch.optim.RAdam.
+    """RAdam (Liu et al., 2020): Adam with the variance rectification r_t.
+
+    For every parameter x with gradient g, at its step t = 1, 2, ...:
+
+        v ← β1 v + (1 − β1) g,   s ← β2 s + (1 − β2) g²
+        x ← x − η v̂                                 while ρ_t <= 5 (a momentum step)
+        x ← x − η r_t v̂ √(1 − β2^t) / (√s + ε)      afterwards
+
+    with r_t = `radam_rectification(t, β2)`, as torch.optim.RAdam.
+    """
 
     def direction(self, v, s, grad, t, group):
+        """The step per unit of learning rate: v̂, rectified and scaled once ρ_t > 5."""
         beta1, beta2 = group["betas"]
         v_hat = v / (1 - beta1**t)
         r = radam_rectification(t, beta2)
@@ -287,17 +309,30 @@ class RAdam(d2l.ScratchAdam):
         return v_hat * (r * (1 - beta2**t) ** 0.5) / (s.sqrt() + group["eps"])
 
 
-# From chapters/11_beyond_adam.ipynb
-class Adafactor(ParamwiseOptimizer):
-    # Adafactor as torch.optim.Adafactor: factored second moment, relative step, clipping.
+# From chapters/11_beyond_adam.ipynb, cell 22
+class Adafactor(d2l.ParamwiseOptimizer):
+    """Adafactor (Shazeer and Stern, 2018) as torch.optim.Adafactor: a factored second moment.
+
+    For a weight matrix W with gradient G, at its step t = 1, 2, ... (a vector keeps a full
+    second moment s instead of r and c):
+
+        1 − β̂ = t^beta2_decay
+        r ← β̂ r + (1 − β̂) mean over columns (G²),   c ← β̂ c + (1 − β̂) mean over rows (G²)
+        Ŝ = r cᵀ / mean(r),   U = G / √Ŝ
+        W ← (1 − η λ) W − α U / max(1, RMS(U) / d),   α = max(ε2, RMS(W)) min(η, 1 / √t)
+
+    ε1 (the dtype's machine epsilon by default) floors mean(r) and Ŝ. No momentum.
+    """
 
     def __init__(
         self, params, lr=1e-2, beta2_decay=-0.8, eps=(None, 1e-3), d=1.0, weight_decay=0.0
     ):
         defaults = dict(lr=lr, beta2_decay=beta2_decay, eps=eps, d=d, weight_decay=weight_decay)
         super().__init__(params, defaults)
+        d2l.check_hyperparameters(self)
 
     def update(self, param, grad, state, group):
+        """One step of one tensor, in place; `state` holds r and c (or s) and the step."""
         eps1, eps2 = group["eps"]
         eps1 = torch.finfo(param.dtype).eps if eps1 is None else eps1
         if not state:
@@ -325,14 +360,24 @@ class Adafactor(ParamwiseOptimizer):
         param.sub_(u, alpha=alpha / clip)
 
 
-# From chapters/11_beyond_adam.ipynb
-class Lion(ParamwiseOptimizer):
-    # Lion (Chen et al., 2023): x ← x − η (sign(β1 m + (1 − β1) g) + λ x), m ← β2 m + (1 − β2) g.
+# From chapters/11_beyond_adam.ipynb, cell 28
+class Lion(d2l.ParamwiseOptimizer):
+    """Lion (Chen et al., 2023): the sign of an interpolated momentum, with one buffer m.
+
+    For every parameter x with gradient g:
+
+        x ← x − η (sign(β1 m + (1 − β1) g) + λ x)
+        m ← β2 m + (1 − β2) g
+
+    as lion_pytorch.Lion (decoupled weight decay λ).
+    """
 
     def __init__(self, params, lr=1e-4, betas=(0.9, 0.99), weight_decay=0.0):
         super().__init__(params, dict(lr=lr, betas=betas, weight_decay=weight_decay))
+        d2l.check_hyperparameters(self)
 
     def update(self, param, grad, state, group):
+        """One step of one tensor, in place; `state` holds its momentum m."""
         lr, (beta1, beta2), wd = group["lr"], group["betas"], group["weight_decay"]
         if not state:
             state["exp_avg"] = torch.zeros_like(param)
@@ -342,11 +387,18 @@ class Lion(ParamwiseOptimizer):
         m.lerp_(grad, 1 - beta2)
 
 
-# From chapters/11_beyond_adam.ipynb
+# From chapters/11_beyond_adam.ipynb, cell 31
 def newton_schulz(
     G, steps=5, coefficients=(3.4445, -4.7750, 2.0315), eps=1e-7, dtype=torch.bfloat16
 ):
-    # Approximately orthogonalise G (σ ↦ a σ + b σ³ + c σ⁵, `steps` times), in `dtype`.
+    """Approximately orthogonalise G: its U Vᵀ, every singular value moved near 1.
+
+    X ← G / ‖G‖_F (transposed if G is tall), then `steps` times, in `dtype`:
+
+        A = X Xᵀ,   X ← a X + (b A + c A²) X         (σ ↦ a σ + b σ³ + c σ⁵)
+
+    with (a, b, c) = `coefficients`: torch.optim.Muon's operations, in its order.
+    """
     a, b, c = coefficients
     X = G.to(dtype)
     tall = G.size(0) > G.size(1)
@@ -360,9 +412,19 @@ def newton_schulz(
     return X.T if tall else X
 
 
-# From chapters/11_beyond_adam.ipynb
-class Muon(ParamwiseOptimizer):
-    # Muon for the groups with use_muon=True (2-D weights); AdamW (d2l.ScratchAdam) for the others.
+# From chapters/11_beyond_adam.ipynb, cell 38
+class Muon(d2l.ParamwiseOptimizer):
+    """Muon (Jordan et al., 2024) for the groups with use_muon=True; AdamW for the others.
+
+    For a weight matrix W (m x n) with gradient G, momentum μ, Nesterov on (`nesterov`):
+
+        M ← μ M + (1 − μ) G
+        O = newton_schulz(G + μ (M − G))          (of M, without Nesterov)
+        W ← (1 − η λ) W − η √max(1, m / n) O
+
+    as torch.optim.Muon. The groups with use_muon=False (biases, the output layer) get
+    AdamW: chapter 8's `d2l.ScratchAdam` with decoupled weight decay.
+    """
 
     def __init__(self, params, lr=1e-3, weight_decay=0.1, momentum=0.95, nesterov=True, ns_steps=5):
         defaults = dict(
@@ -374,12 +436,14 @@ class Muon(ParamwiseOptimizer):
             use_muon=True,
         )
         super().__init__(params, defaults)
+        d2l.check_hyperparameters(self)
         adamw_groups = [group for group in self.param_groups if not group["use_muon"]]
         self.adamw = (
             d2l.ScratchAdam(adamw_groups, decoupled_weight_decay=True) if adamw_groups else None
         )
 
     def update(self, param, grad, state, group):
+        """Muon's step of one weight matrix, in place; `state` holds its momentum M."""
         if grad.ndim != 2:
             raise ValueError(
                 f"Muon works on 2-D weight matrices; this one has shape {tuple(grad.shape)}. "
@@ -396,6 +460,7 @@ class Muon(ParamwiseOptimizer):
 
     @torch.no_grad()
     def step(self, closure=None):
+        """Muon's step for the Muon groups, then AdamW's for the others; return the loss."""
         loss = None
         if closure is not None:
             with torch.enable_grad():
@@ -403,15 +468,25 @@ class Muon(ParamwiseOptimizer):
         for group in self.param_groups:
             for p in group["params"]:
                 if group["use_muon"] and p.grad is not None:
+                    d2l.check_parameter(self, p)
                     self.update(p, p.grad, self.state[p], group)
         if self.adamw is not None:
             self.adamw.step()
         return loss
 
 
-# From chapters/11_beyond_adam.ipynb
-class ScheduleFreeAdamW(ParamwiseOptimizer):
-    # Schedule-free AdamW (Defazio et al., 2024). Parameters hold y in train mode, x in eval mode.
+# From chapters/11_beyond_adam.ipynb, cell 48
+class ScheduleFreeAdamW(d2l.ParamwiseOptimizer):
+    """Schedule-free AdamW (Defazio et al., 2024), as schedulefree.AdamWScheduleFree.
+
+    The parameters hold y in train mode, the average x in eval mode (`eval()`, `train()`).
+    For every parameter, with the gradient g taken at y, at its step t = 1, 2, ...:
+
+        s ← β2 s + (1 − β2) g²
+        z ← z − γ_t (g / (√ŝ + ε) + λ y),   γ_t = η min(1, t / warmup_steps)
+        x ← (1 − c_t) x + c_t z,   c_t = w_t / (w_1 + ... + w_t),   w_t = (max_{i<=t} γ_i)²
+        y ← (1 − β1) z + β1 x
+    """
 
     def __init__(
         self, params, lr=0.0025, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, warmup_steps=0
@@ -425,8 +500,10 @@ class ScheduleFreeAdamW(ParamwiseOptimizer):
             train_mode=True,
         )
         super().__init__(params, defaults)
+        d2l.check_hyperparameters(self)
 
     def update(self, param, grad, state, group):
+        """One step of one tensor, in place; `state` holds s, z, x and the weights' sum."""
         (beta1, beta2), wd = group["betas"], group["weight_decay"]
         if not state:
             state.update(
@@ -452,6 +529,7 @@ class ScheduleFreeAdamW(ParamwiseOptimizer):
 
     @torch.no_grad()
     def step(self, closure=None):
+        """The shell's step, refused in eval mode (the parameters hold x, not y)."""
         if not self.param_groups[0]["train_mode"]:
             raise RuntimeError(
                 "ScheduleFreeAdamW is in eval mode: call optimizer.train() before training."
@@ -460,7 +538,7 @@ class ScheduleFreeAdamW(ParamwiseOptimizer):
 
     @torch.no_grad()
     def eval(self):
-        # Put the average x into the parameters (for evaluation and checkpoints).
+        """Put the average x into the parameters (for evaluation and checkpoints)."""
         for group in self.param_groups:
             if group["train_mode"]:
                 for p in group["params"]:
@@ -470,7 +548,7 @@ class ScheduleFreeAdamW(ParamwiseOptimizer):
 
     @torch.no_grad()
     def train(self):
-        # Put the gradient point y = (1 − β1) z + β1 x back into the parameters.
+        """Put the gradient point y = (1 − β1) z + β1 x back into the parameters."""
         for group in self.param_groups:
             if not group["train_mode"]:
                 for p in group["params"]:

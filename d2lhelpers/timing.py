@@ -1,9 +1,8 @@
 """Timing and counting: `Timer` for wall-clock intervals, `Accumulator` for running sums.
 
-Both follow the d2l book's helpers. Two things are done better: `Timer` waits for
-queued CUDA work before reading the clock (otherwise GPU timings measure only the
-launch), and `Accumulator` keeps tensors as tensors until a value is read, so adding
-a GPU loss does not force a host synchronisation on every batch.
+`Timer` waits for queued CUDA work before reading the clock, so a GPU timing measures
+the work and not only its launch. `Accumulator` keeps tensors as tensors until a value
+is read, so adding a GPU loss does not wait for the GPU on every batch.
 """
 
 from __future__ import annotations
@@ -21,7 +20,7 @@ def _sync_cuda() -> None:
 
 
 class Timer:
-    """Record several running times; starts on creation, like d2l's `Timer`."""
+    """Record several running times; starts on creation."""
 
     def __init__(self) -> None:
         self.times: list[float] = []

@@ -1,15 +1,9 @@
-"""Training loops and their pieces: models, losses, evaluation, and d2l's trainers.
+"""Losses, evaluation, and d2l's trainers: `train_2d`, `train_ch11`, `train_concise_ch11`, `train`.
 
-The loops keep d2l's signatures and printed lines. Where d2l's misbehaves, ours
-does better (each docstring says how): losses are evaluated under `no_grad` and
-vectorised, `train_ch11` does not crash when no evaluation point was reached,
-`evaluate_accuracy_gpu` restores training mode, and `train` applies a custom schedule
-in the epoch it is meant for, keeps metrics on the device between plot points and,
-on the CPU, uses the memory layout that suits small convolutions. A run whose
-loss becomes inf or NaN stops there, says where, and returns what it measured, so
-a diverged run is a lesson rather than a screen of `nan`. `accuracy` accepts only
-shapes it can compare, and evaluating an empty data set is an error, not 0.
-Nothing in the loops depends on timing: a seeded run reproduces its numbers.
+The three minibatch trainers are thin adapters over the one loop (`loop.fit`): each
+switches on the callbacks it needs (a schedule, metrics, evaluation, a figure, a printed
+summary) and keeps d2l's signature and printed lines. `plot=False` runs one without its
+figure, `verbose=False` without its printed lines.
 """
 
 from __future__ import annotations
@@ -24,8 +18,10 @@ import torch
 from torch import nn
 
 from .data import TensorLoader
+from .loop import History, Run, diverged, fit
 from .plotting import Animator
-from .timing import Accumulator, Timer
+from .timing import Accumulator
+from .validate import positive_int
 
 
 def linreg(X: torch.Tensor, w: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -42,11 +38,18 @@ def _correct(y_hat: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """Number of correct predictions, as a tensor (no host synchronisation).
 
     Accepts `(N, C)` scores with `C > 1` (the prediction is the arg-max) or `(N,)`
-    predicted labels, against `(N,)` labels; anything else is a `ValueError`.
+    predicted integer labels, against `(N,)` labels; anything else, float `(N,)` scores
+    included, is a `ValueError`.
     """
     n = y.shape[0] if y.ndim == 1 else None
     if y_hat.ndim == 2 and y_hat.shape[0] == n and y_hat.shape[1] > 1:
         y_hat = y_hat.argmax(dim=1)
+    elif y_hat.ndim == 1 and y_hat.shape[0] == n and y_hat.is_floating_point():
+        raise ValueError(
+            "accuracy() got (N,) predictions of type float: they look like one score per "
+            "example (a logit), which cannot be compared with class labels. Turn them into "
+            "labels first, e.g. (y_hat > 0).long(), or pass (N, C) class scores."
+        )
     elif not (y_hat.ndim == 1 and y_hat.shape[0] == n):
         raise ValueError(
             f"accuracy() compares (N, C) class scores (C > 1) or (N,) predicted labels with "
@@ -60,20 +63,10 @@ def _correct(y_hat: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 def accuracy(y_hat: torch.Tensor, y: torch.Tensor) -> float:
     """Compute the number of correct predictions.
 
-    `y_hat` holds `(N, C)` class scores (`C > 1`) or `(N,)` predicted labels, `y` the
-    `(N,)` true labels. d2l's silently broadcasts other shapes (`(N, 1)` predictions
-    against 4 labels count 16 "correct"); ours raises a `ValueError` naming the shapes.
+    `y_hat` holds `(N, C)` class scores (`C > 1`) or `(N,)` predicted integer labels, `y`
+    the `(N,)` true labels; other shapes, and float `(N,)` scores, are a `ValueError`.
     """
     return float(_correct(y_hat, y))
-
-
-def _check_epochs(num_epochs: int) -> None:
-    if (
-        isinstance(num_epochs, bool)
-        or not isinstance(num_epochs, numbers.Integral)
-        or (num_epochs < 1)
-    ):
-        raise ValueError(f"num_epochs must be a positive whole number, got {num_epochs!r}.")
 
 
 def _no_examples(where: str) -> ValueError:
@@ -115,9 +108,9 @@ def evaluate_accuracy_gpu(net: nn.Module, data_iter, device: torch.device | None
     """Compute the accuracy of `net` on `data_iter`, on `device`.
 
     `device` defaults to that of the net's first parameter or buffer, or the CPU for a
-    module that has none (d2l's raises `StopIteration` there); a plain function is fed
-    the batches where they are. Unlike d2l's, it puts the model back into training
-    mode if it was training, and an empty `data_iter` is a `ValueError`, not 0.0.
+    module that has none; a plain function is fed the batches where they are. A model
+    that was training is put back into training mode, and an empty `data_iter` is a
+    `ValueError`, not an accuracy of 0.
     """
     was_training = isinstance(net, nn.Module) and net.training
     if isinstance(net, nn.Module):
@@ -151,8 +144,11 @@ def train_2d(
     """Optimise a 2-D objective with a customised `trainer`; return the trajectory.
 
     `trainer(x1, x2, s1, s2[, f_grad])` returns the new `(x1, x2, s1, s2)`, where
-    `s1, s2` is the optimizer's state. Starts at (-5, -2) with state (0, 0), as d2l.
+    `s1, s2` is the optimizer's state. Starts at (-5, -2) with state (0, 0), as d2l, and
+    prints the final point after `steps` steps.
     """
+    if isinstance(steps, bool) or not isinstance(steps, numbers.Integral) or steps < 0:
+        raise ValueError(f"steps must be a whole number >= 0, got {steps!r}.")
     x1, x2, s1, s2 = start[0], start[1], 0, 0
     results = [(x1, x2)]
     for _ in range(steps):
@@ -162,72 +158,171 @@ def train_2d(
             x1, x2, s1, s2 = trainer(x1, x2, s1, s2)
         results.append((x1, x2))
     if verbose:
-        print(f"epoch {steps}, x1: {float(x1):f}, x2: {float(x2):f}")
+        print(f"step {steps}, x1: {_coordinate(x1)}, x2: {_coordinate(x2)}")
     return results
 
 
-def _report_divergence(value: float, epoch: int, step: int, lr) -> None:
+def _coordinate(value) -> str:
+    """A coordinate with six decimals, or six significant digits past float32's precision."""
+    value = float(value)
+    return f"{value:f}" if abs(value) < 1e16 or not math.isfinite(value) else f"{value:.6g}"
+
+
+def _report_divergence(run: Run) -> None:
     """Print the one line that says where a run diverged and what to try."""
-    than = f" than {float(lr):g}" if lr is not None else ""
+    epoch, batch, value = run.diverged_at
+    lr = run.lr()
+    try:
+        rate = float(lr)  # a number, or a one-element tensor
+    except (TypeError, ValueError):
+        rate = math.nan
+    if lr is None:
+        advice = "Try a smaller learning rate."
+    elif math.isfinite(rate) and rate > 0:
+        advice = f"Try a smaller learning rate than {rate:g}."
+    else:
+        advice = f"The learning rate was {rate:g}: use a finite, positive one."
     print(
-        f"Stopped at epoch {epoch + 1}, step {step + 1}: the loss became {value} (the run "
-        f"diverged). Try a smaller learning rate{than}."
+        f"Stopped at epoch {epoch + 1}, step {batch + 1}: the loss became {value} (the run "
+        f"diverged). {advice}"
     )
 
 
-def _fit_regression(
-    step: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
-    net,
-    loss,
-    data_iter,
-    num_epochs: int,
-    loss_scale: float = 1.0,
-    lr: float | None = None,
-):
-    """Shared loop of `train_ch11` and `train_concise_ch11`.
+def check_rate(value, where: str) -> float:
+    """Return a learning rate from a schedule, or raise a `ValueError` that names `where`."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not value >= 0:
+        raise ValueError(
+            f"The schedule gave the learning rate {value!r} for {where}: a rate must be a "
+            "number >= 0 (a negative one trains uphill). Check the schedule."
+        )
+    if not math.isfinite(value):
+        raise ValueError(
+            f"The schedule gave the learning rate {value!r} for {where}: it must be finite."
+        )
+    return float(value)
 
-    Evaluates the full-data loss every 200 examples, as d2l does, and once at the end
-    if no such point was reached. Returns `(cumulative_times, losses)`.
 
-    `step(X, y)` returns the minibatch loss, which is checked after every step (a
-    small model on the CPU: the check costs nothing). At the first loss that is inf
-    or NaN, at a step or an evaluation point, the run stops with one printed line,
-    the figure keeps the points drawn so far, and what was measured so far is
-    returned; d2l's carries on and ends with `loss: nan`.
+class Animate:
+    """Switch on a live figure (an `Animator` with these options) that callbacks add to."""
+
+    def __init__(self, **options) -> None:
+        self.options = options
+
+    def before_fit(self, run: Run) -> None:
+        run.animator = Animator(**self.options)
+
+    def after_fit(self, run: Run) -> None:
+        run.animator.show()
+
+
+#: `train_ch11` evaluates the loss on the whole data set after every this many examples.
+EVAL_EVERY_EXAMPLES = 200
+
+
+def _epoch_examples(data_iter) -> int:
+    """How many examples one epoch of `data_iter` yields."""
+    if isinstance(data_iter, TensorLoader):
+        return data_iter.examples()
+    return len(data_iter.dataset)
+
+
+class LossCurve:
+    """Evaluate the loss on the whole data set every `every` examples (`train_ch11`'s curve).
+
+    Logs `epoch` (examples seen / examples per epoch), `loss` (times `scale`) and `time`
+    (training seconds so far), and evaluates once at the end if no point was reached.
+    A loss that diverged stops the run.
     """
-    _check_epochs(num_epochs)
-    animator = Animator(xlabel="epoch", ylabel="loss", xlim=[0, num_epochs], ylim=[0.22, 0.35])
-    n, timer, losses = 0, Timer(), []
 
-    def measured():
-        animator.show()
-        return timer.cumsum()[: len(losses)], losses
+    def __init__(
+        self, data_iter, loss: Callable, scale: float = 1.0, every: int = EVAL_EVERY_EXAMPLES
+    ):
+        self.data_iter, self.loss, self.scale, self.every = data_iter, loss, scale, every
 
-    for epoch in range(num_epochs):
-        for i, (X, y) in enumerate(data_iter):
-            value = float(step(X, y))
-            n += X.shape[0]
-            if n % 200 == 0 and math.isfinite(value):
-                timer.stop()
-                value = evaluate_loss(net, data_iter, loss) * loss_scale
-                if math.isfinite(value):
-                    animator.add(n / X.shape[0] / len(data_iter), (value,))
-                    losses.append(value)
-                    timer.start()
-            if not math.isfinite(value):
-                timer.stop()
-                _report_divergence(value, epoch, i, lr)
-                return measured()
-    timer.stop()
-    if not losses:
-        value = evaluate_loss(net, data_iter, loss) * loss_scale
-        if not math.isfinite(value):
-            _report_divergence(value, num_epochs - 1, len(data_iter) - 1, lr)
-            return measured()
-        animator.add(num_epochs, (value,))
-        losses.append(value)
-    print(f"loss: {losses[-1]:.3f}, {timer.sum() / num_epochs:.3f} sec/epoch")
-    return measured()
+    def before_fit(self, run: Run) -> None:
+        self.epoch_examples = _epoch_examples(self.data_iter)
+        for key in ("epoch", "loss", "time"):
+            run.history.setdefault(key, [])
+
+    def evaluate(self, run: Run, epoch: int) -> None:
+        with run.evaluating():
+            value = evaluate_loss(run.net, self.data_iter, self.loss) * self.scale
+            if diverged(value):
+                run.diverged_at = (epoch, run.batch, value)
+                run.history["diverged"] = run.stop = True
+                return
+            position = run.examples / self.epoch_examples
+            run.plot(position, (value,))
+            run.history.log(epoch=position, loss=value, time=run.timer.sum())
+
+    def after_step(self, run: Run) -> None:
+        if run.examples % self.every == 0:
+            self.evaluate(run, run.epoch)
+
+    def after_fit(self, run: Run) -> None:
+        if not run.history["loss"] and not run.history["diverged"]:
+            self.evaluate(run, run.epoch - 1)
+
+
+class PrintLoss:
+    """Print `train_ch11`'s closing line, `loss: ..., ... sec/epoch`, or where it diverged."""
+
+    def after_fit(self, run: Run) -> None:
+        if run.history["diverged"]:
+            _report_divergence(run)
+        else:
+            losses = run.history["loss"]
+            print(f"loss: {losses[-1]:.3f}, {run.timer.sum() / run.epoch:.3f} sec/epoch")
+
+
+class ScratchOptimizer:
+    """A d2l-style `trainer_fn(params, states, hyperparams)` in the shape `fit` steps.
+
+    The trainer updates the parameters from their `.grad` and zeroes the gradients
+    itself, as in the book, so `zero_grad` has nothing to do.
+    """
+
+    def __init__(self, trainer_fn: Callable, params, states, hyperparams: dict) -> None:
+        self.trainer_fn, self.params = trainer_fn, params
+        self.states, self.hyperparams = states, hyperparams
+        lr = hyperparams.get("lr") if isinstance(hyperparams, dict) else None
+        self.param_groups = [{"lr": lr}]
+
+    def zero_grad(self) -> None:
+        pass
+
+    def step(self) -> None:
+        self.trainer_fn(self.params, self.states, self.hyperparams)
+
+
+def _curve(history: History) -> tuple[list[float], list[float]]:
+    """`train_ch11`'s result: the training seconds and the loss at each evaluation point."""
+    return _LossCurve(history["time"], history["loss"], history)
+
+
+class _LossCurve(tuple):
+    """`(times, losses)`, as d2l's `train_ch11` returns them; `.history` has the rest."""
+
+    def __new__(cls, times: list[float], losses: list[float], history: History):
+        curve = super().__new__(cls, (times, losses))
+        curve.history = history
+        return curve
+
+
+def _fit_regression(net, optimizer, loss, data_iter, num_epochs, scale, plot, verbose):
+    """The loop of `train_ch11` and `train_concise_ch11`: the curve, its figure, its line."""
+    callbacks = [LossCurve(data_iter, loss, scale)]
+    if plot:
+        options = dict(xlabel="epoch", ylabel="loss", xlim=[0, num_epochs], ylim=[0.22, 0.35])
+        callbacks.append(Animate(**options))
+    if verbose:
+        callbacks.append(PrintLoss())
+
+    def training_loss(y_hat, y):
+        return loss(y_hat, y.reshape(y_hat.shape)).mean()
+
+    history = fit(net, optimizer, data_iter, training_loss, num_epochs, callbacks=callbacks)
+    return _curve(history)
 
 
 def train_ch11(
@@ -237,51 +332,50 @@ def train_ch11(
     data_iter,
     feature_dim: int,
     num_epochs: int = 2,
+    plot: bool = True,
+    verbose: bool = True,
 ):
     """Train linear regression with a from-scratch optimizer `trainer_fn(params, states, hp)`.
 
-    Prints `loss: ..., ... sec/epoch`, where sec/epoch counts training time only (d2l's
-    drops the time after the last evaluation). Returns `(cumulative_times, losses)`.
+    Evaluates the loss on the whole data set every 200 examples (`EVAL_EVERY_EXAMPLES`),
+    draws it and prints `loss: ..., ... sec/epoch` (training time only). Returns
+    `(times, losses)` at those points; its `.history` also holds each point's `epoch`.
     """
+    positive_int("num_epochs", num_epochs)
     w = torch.normal(mean=0.0, std=0.01, size=(feature_dim, 1), requires_grad=True)
     b = torch.zeros((1), requires_grad=True)
 
     def net(X):
         return linreg(X, w, b)
 
-    def step(X, y):
-        ls = squared_loss(net(X), y).mean()
-        ls.backward()
-        trainer_fn([w, b], states, hyperparams)
-        return ls.detach()
-
-    lr = hyperparams.get("lr") if isinstance(hyperparams, dict) else None
-    return _fit_regression(step, net, squared_loss, data_iter, num_epochs, lr=lr)
+    optimizer = ScratchOptimizer(trainer_fn, [w, b], states, hyperparams)
+    return _fit_regression(net, optimizer, squared_loss, data_iter, num_epochs, 1.0, plot, verbose)
 
 
-def train_concise_ch11(trainer_fn: Callable, hyperparams: dict, data_iter, num_epochs: int = 4):
+def train_concise_ch11(
+    trainer_fn: Callable,
+    hyperparams: dict,
+    data_iter,
+    num_epochs: int = 4,
+    plot: bool = True,
+    verbose: bool = True,
+):
     """Train linear regression with a `torch.optim` class, e.g. `torch.optim.SGD`.
 
-    The input width comes from the data (d2l's assumes 5). Returns
-    `(cumulative_times, losses)`; d2l's returns nothing.
+    As `train_ch11`, with `nn.Linear` (its input width read from the data) and
+    `trainer_fn(net.parameters(), **hyperparams)`. The loss is `nn.MSELoss`, halved when
+    reported so that it compares with `squared_loss`.
     """
-    feature_dim = next(iter(data_iter))[0].shape[1]
+    positive_int("num_epochs", num_epochs)
+    first = next(iter(data_iter), None)
+    if first is None:
+        raise ValueError("data_iter yielded no minibatch: pass a loader over a non-empty data set.")
+    feature_dim = first[0].shape[1]
     net = nn.Sequential(nn.Linear(feature_dim, 1))
     nn.init.normal_(net[0].weight, std=0.01)
     optimizer = trainer_fn(net.parameters(), **hyperparams)
     loss = nn.MSELoss(reduction="none")
-
-    def step(X, y):
-        optimizer.zero_grad()
-        out = net(X)
-        ls = loss(out, y.reshape(out.shape)).mean()
-        ls.backward()
-        optimizer.step()
-        return ls.detach()
-
-    # MSELoss has no 1/2 factor; halve it to compare with squared_loss.
-    lr = optimizer.param_groups[0].get("lr")
-    return _fit_regression(step, net, loss, data_iter, num_epochs, loss_scale=0.5, lr=lr)
+    return _fit_regression(net, optimizer, loss, data_iter, num_epochs, 0.5, plot, verbose)
 
 
 @contextlib.contextmanager
@@ -304,18 +398,104 @@ def _cpu_training_settings(net: nn.Module, device: torch.device) -> Iterator[Non
             net.to(memory_format=torch.contiguous_format)
 
 
-def _checks_every_batch(device: torch.device) -> bool:
-    """Whether `train` tests each batch loss as it comes: on the CPU, where it costs nothing.
-
-    On a GPU, reading a value waits for the queued work, so the losses are tested
-    together at the plot points, where the loop reads its metrics anyway.
-    """
-    return device.type == "cpu"
-
-
 def _is_torch_scheduler(scheduler) -> bool:
     lr_scheduler = torch.optim.lr_scheduler
     return isinstance(scheduler, (lr_scheduler.LRScheduler, lr_scheduler.ReduceLROnPlateau))
+
+
+def _check_every(device: torch.device, plot_every: int) -> int:
+    """How often `train` checks the minibatch losses: each one on the CPU, where reading a
+    value costs nothing; on a GPU, where it waits for the queued work, at the plot points."""
+    return 1 if device.type == "cpu" else plot_every
+
+
+class EpochSchedule:
+    """Set the rate for each epoch: a callable `scheduler(epoch) -> lr` before it, or step
+    a torch scheduler after it (`ReduceLROnPlateau` with the epoch's training loss)."""
+
+    def __init__(self, scheduler) -> None:
+        self.scheduler = scheduler
+        self.torch = _is_torch_scheduler(scheduler)
+
+    def before_epoch(self, run: Run) -> None:
+        if not self.torch:
+            lr = check_rate(self.scheduler(run.epoch), f"epoch {run.epoch}")
+            for group in run.optimizer.param_groups:
+                group["lr"] = lr
+
+    def after_epoch(self, run: Run) -> None:
+        if isinstance(self.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+            self.scheduler.step(run.history["train_loss"][-1])
+        elif self.torch:
+            self.scheduler.step()
+
+
+class ClassifierMetrics:
+    """Training loss and accuracy of each epoch, kept on the device between plot points.
+
+    At each plot point (every `plot_every` minibatches, and the epoch's last) the epoch's
+    averages so far are read and drawn; at the end of an epoch they are logged as
+    `train_loss` and `train_acc`, with the rate it trained with (`lr`).
+    """
+
+    def __init__(self, plot_every: int) -> None:
+        self.plot_every = plot_every
+        self.train_loss = self.train_acc = math.nan
+
+    def before_epoch(self, run: Run) -> None:
+        self.metric = Accumulator(3)  # sum of losses, correct predictions, examples
+        run.net.train()
+
+    def after_step(self, run: Run) -> None:
+        n = run.X.shape[0]
+        with torch.no_grad():
+            self.metric.add(run.loss_value * n, _correct(run.y_hat, run.y), n)
+        num_batches = len(run.train_iter)
+        if (run.batch + 1) % self.plot_every == 0 or run.batch + 1 == num_batches:
+            self.train_loss = self.metric[0] / self.metric[2]
+            self.train_acc = self.metric[1] / self.metric[2]
+            run.plot(
+                run.epoch + (run.batch + 1) / num_batches, (self.train_loss, self.train_acc, None)
+            )
+
+    def after_epoch(self, run: Run) -> None:
+        run.history.log(
+            train_loss=self.train_loss, train_acc=self.train_acc, lr=run.lr(), time=run.elapsed()
+        )
+
+
+class TestAccuracy:
+    """Evaluate the test accuracy after each epoch (untimed); draw it and log it."""
+
+    def __init__(self, test_iter) -> None:
+        self.test_iter = test_iter
+        self.test_acc = math.nan
+
+    def after_epoch(self, run: Run) -> None:
+        with run.evaluating():
+            self.test_acc = evaluate_accuracy_gpu(run.net, self.test_iter, run.device)
+        run.plot(run.epoch + 1, (None, None, self.test_acc))
+        run.history.log(test_acc=self.test_acc)
+
+
+class PrintSummary:
+    """Print `train`'s closing lines: the final metrics and the speed, or where it diverged."""
+
+    def after_fit(self, run: Run) -> None:
+        if run.history["diverged"]:
+            _report_divergence(run)
+            return
+        h = run.history
+        print(
+            f"train loss {h['train_loss'][-1]:.3f}, train acc {h['train_acc'][-1]:.3f}, "
+            f"test acc {h['test_acc'][-1]:.3f}"
+        )
+        threads = torch.get_num_threads()
+        device = run.device
+        where = (
+            f"{device} ({threads} thread{'s' * (threads > 1)})" if device.type == "cpu" else device
+        )
+        print(f"{run.examples / run.timer.sum():.1f} examples/sec on {where}")
 
 
 def train(
@@ -328,112 +508,51 @@ def train(
     device: torch.device,
     scheduler=None,
     legend: Sequence[str] = ("train loss", "train acc", "test acc"),
+    plot: bool = True,
+    verbose: bool = True,
 ) -> dict:
-    """Train a classifier, animating train loss, train accuracy and test accuracy.
+    """Train a classifier, drawing train loss, train accuracy and test accuracy as it goes.
 
     `scheduler` is a torch LR scheduler (stepped after each epoch) or a callable
-    `scheduler(epoch) -> lr` (applied before each epoch; d2l's applies it one epoch
-    late). In-memory loaders are moved to `device` once, and metrics stay on the
-    device between plot points, so the loop does not wait on the GPU every batch.
-    On the CPU it trains convolutions channels-last (undone afterwards). Nothing in
-    the loop depends on timing, so a seeded run gives the same numbers every time on
-    the same machine and thread count. Prints the final metrics, and the speed with
-    the device and thread count it ran on.
-
-    Returns the final `train_loss`, `train_acc` and `test_acc`, and under `history`
-    their values after every epoch with the rate the epoch trained with (`lr`) and the
-    training seconds so far (`time`, evaluation excluded), for comparing runs.
-
-    At the first minibatch whose loss is inf or NaN, training stops: one printed line
-    says at which epoch and step and suggests a smaller learning rate, the figure
-    keeps what it showed, and the last metrics measured before it are returned
-    (NaN where none was); d2l's carries on and prints `train loss nan`. Checking
-    costs no GPU synchronisation: the batch losses since the last plot point are
-    kept on the device and tested together at the plot point, where the loop reads
-    the metrics anyway; on the CPU, where reading a value costs nothing, every batch
-    is tested as it comes.
+    `scheduler(epoch) -> lr` (applied before each epoch). In-memory loaders are moved to
+    `device` once; on the CPU, convolutions train channels-last. Prints the final metrics
+    and the speed. Returns the final `train_loss`, `train_acc` and `test_acc` and the
+    `history`: their values after every epoch, the epoch's rate (`lr`) and the training
+    seconds so far (`time`).
     """
-    _check_epochs(num_epochs)
+    positive_int("num_epochs", num_epochs)
     net.to(device)
     device = torch.device(device)
-    with _cpu_training_settings(net, device):
-        return _train(
-            net, train_iter, test_iter, num_epochs, loss, trainer, device, scheduler, legend
-        )
-
-
-def _train(net, train_iter, test_iter, num_epochs, loss, trainer, device, scheduler, legend):
-    """The loop of `train`, run under its device settings."""
     if isinstance(train_iter, TensorLoader):
         train_iter = train_iter.to(device)
     if isinstance(test_iter, TensorLoader):
         test_iter = test_iter.to(device)
-    animator = Animator(xlabel="epoch", xlim=[0, num_epochs], legend=list(legend))
-    num_batches = len(train_iter)
-    plot_every = max(1, num_batches // 5)
-    train_loss = train_acc = test_acc = math.nan
-    timer, examples = Timer(), 0
-    history = {key: [] for key in ("train_loss", "train_acc", "test_acc", "lr", "time")}
-    check_every_batch = _checks_every_batch(device)
-    for epoch in range(num_epochs):
-        if scheduler is not None and not _is_torch_scheduler(scheduler):
-            for group in trainer.param_groups:
-                group["lr"] = scheduler(epoch)
-        history["lr"].append(trainer.param_groups[0]["lr"])
-        net.train()
-        metric = Accumulator(3)  # sum of losses, correct predictions, examples
-        timer.start()
-        batch_losses = []  # since the last check, on the device
-        for i, (X, y) in enumerate(train_iter):
-            X, y = X.to(device), y.to(device)
-            trainer.zero_grad()
-            y_hat = net(X)
-            ls = loss(y_hat, y)
-            ls.backward()
-            trainer.step()
-            with torch.no_grad():
-                metric.add(ls * X.shape[0], _correct(y_hat, y), X.shape[0])
-            batch_losses.append(ls.detach())
-            plot_point = (i + 1) % plot_every == 0 or i + 1 == num_batches
-            if plot_point or check_every_batch:
-                losses = torch.stack(batch_losses)
-                batch_losses = []
-                if not bool(torch.isfinite(losses).all()):
-                    timer.stop()
-                    bad = int((~torch.isfinite(losses)).nonzero()[0])
-                    step = i + 1 - len(losses) + bad
-                    lr = trainer.param_groups[0]["lr"]
-                    _report_divergence(float(losses[bad]), epoch, step, lr)
-                    animator.show()
-                    history["lr"].pop()  # the epoch that diverged is not in the history
-                    return {
-                        "train_loss": train_loss,
-                        "train_acc": train_acc,
-                        "test_acc": test_acc,
-                        "history": history,
-                    }
-            if plot_point:
-                train_loss, train_acc = metric[0] / metric[2], metric[1] / metric[2]
-                animator.add(epoch + (i + 1) / num_batches, (train_loss, train_acc, None))
-        timer.stop()
-        examples += int(metric[2])
-        test_acc = evaluate_accuracy_gpu(net, test_iter, device)
-        animator.add(epoch + 1, (None, None, test_acc))
-        for key, value in zip(history, (train_loss, train_acc, test_acc)):
-            history[key].append(value)
-        history["time"].append(timer.sum())
-        if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
-            scheduler.step(train_loss)
-        elif scheduler is not None and _is_torch_scheduler(scheduler):
-            scheduler.step()
-    animator.show()
-    print(f"train loss {train_loss:.3f}, train acc {train_acc:.3f}, test acc {test_acc:.3f}")
-    threads = torch.get_num_threads()
-    where = f"{device} ({threads} thread{'s' * (threads > 1)})" if device.type == "cpu" else device
-    print(f"{examples / timer.sum():.1f} examples/sec on {where}")
+    plot_every = max(1, len(train_iter) // 5)
+    metrics, test = ClassifierMetrics(plot_every), TestAccuracy(test_iter)
+    callbacks = [metrics, test]
+    if scheduler is not None:
+        callbacks.append(EpochSchedule(scheduler))
+    if plot:
+        callbacks.append(Animate(xlabel="epoch", xlim=[0, num_epochs], legend=list(legend)))
+    if verbose:
+        callbacks.append(PrintSummary())
+    history = History(("train_loss", "train_acc", "test_acc", "lr", "time"))
+    check_every = _check_every(device, plot_every)
+    with _cpu_training_settings(net, device):
+        fit(
+            net,
+            trainer,
+            train_iter,
+            loss,
+            num_epochs,
+            callbacks=callbacks,
+            device=device,
+            check_every=check_every,
+            history=history,
+        )
     return {
-        "train_loss": train_loss,
-        "train_acc": train_acc,
-        "test_acc": test_acc,
+        "train_loss": metrics.train_loss,
+        "train_acc": metrics.train_acc,
+        "test_acc": test.test_acc,
         "history": history,
     }

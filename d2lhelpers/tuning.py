@@ -15,13 +15,17 @@ with. (The learning-rate range test is chapter 09's, saved as `d2l.lr_range_test
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Callable, Mapping
 
 import torch
 from torch import nn
 
 from .data import TensorLoader
-from .training import evaluate_accuracy_gpu
+from .loop import History, Run, fit
+from .optimizers import split_weights
+from .training import check_rate, evaluate_accuracy_gpu
+from .validate import positive_int
 
 Schedule = Callable[[int], float]
 
@@ -57,9 +61,95 @@ def _total_norm(grads: list[torch.Tensor]) -> torch.Tensor:
     return torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))
 
 
-def _weights(net: nn.Module) -> dict[str, nn.Parameter]:
-    """The named weight matrices and kernels of `net` (parameters with two or more axes)."""
-    return {name: p for name, p in net.named_parameters() if p.ndim >= 2 and p.requires_grad}
+class StepSchedules:
+    """Before step `t` (from 0, over all epochs), set the rate and the momentum from schedules."""
+
+    def __init__(self, lr_schedule: Schedule | None, momentum_schedule: Schedule | None) -> None:
+        self.lr_schedule, self.momentum_schedule = lr_schedule, momentum_schedule
+
+    def before_batch(self, run: Run) -> None:
+        if self.lr_schedule is not None:
+            lr = check_rate(self.lr_schedule(run.step), f"step {run.step}")
+            for group in run.optimizer.param_groups:
+                group["lr"] = lr
+        if self.momentum_schedule is not None:
+            momentum = self.momentum_schedule(run.step)
+            if not (isinstance(momentum, numbers.Real) and 0 <= momentum < 1):
+                raise ValueError(
+                    f"momentum_schedule gave {momentum!r} for step {run.step}: a momentum "
+                    "(or Adam's beta1) must be a number in [0, 1)."
+                )
+            _set_momentum(run.optimizer, momentum)
+
+
+class StepRecord:
+    """Log every step's minibatch `loss`, `lr` and `momentum` (the diverging step's too)."""
+
+    def after_backward(self, run: Run) -> None:
+        run.history.log(loss=float(run.loss_value), lr=run.lr(), momentum=_momentum(run.optimizer))
+
+
+class GradientNorm:
+    """Log each step's total gradient norm, and clip the gradient to `clip_norm` if given.
+
+    `grad_norm` is the norm before clipping; `clipped` says whether clipping acted.
+    """
+
+    def __init__(self, clip_norm: float | None) -> None:
+        self.clip_norm = clip_norm
+
+    def before_fit(self, run: Run) -> None:
+        self.params = [p for p in run.net.parameters() if p.requires_grad]
+
+    def before_step(self, run: Run) -> None:
+        if self.clip_norm is None:
+            norm = _total_norm([p.grad for p in self.params if p.grad is not None])
+        else:
+            norm = torch.nn.utils.clip_grad_norm_(self.params, self.clip_norm)
+        clipped = self.clip_norm is not None and float(norm) > self.clip_norm
+        run.history.log(grad_norm=float(norm), clipped=clipped)
+
+
+class LayerStats:
+    """Log each weight matrix's gradient norm and update-to-weight ratio ||Δw|| / ||w||."""
+
+    def before_fit(self, run: Run) -> None:
+        self.weights, _ = split_weights(run.net)
+        run.history["layer_grad_norm"] = {name: [] for name in self.weights}
+        run.history["update_ratio"] = {name: [] for name in self.weights}
+
+    def before_step(self, run: Run) -> None:
+        self.before = {name: w.detach().clone() for name, w in self.weights.items()}
+        for name, w in self.weights.items():  # a weight the loss does not use has no gradient
+            norm = float(w.grad.norm()) if w.grad is not None else 0.0
+            run.history["layer_grad_norm"][name].append(norm)
+
+    def after_step(self, run: Run) -> None:
+        with torch.no_grad():
+            for name, w in self.weights.items():
+                ratio = (w - self.before[name]).norm() / self.before[name].norm()
+                run.history["update_ratio"][name].append(float(ratio))
+
+
+class TestAccuracyEvery:
+    """Log the test accuracy (`eval_steps`, `test_acc`) every `every` steps, and at the end."""
+
+    def __init__(self, test_iter, every: int | None) -> None:
+        self.test_iter, self.every = test_iter, every
+
+    def evaluate(self, run: Run) -> None:
+        with run.evaluating():
+            acc = evaluate_accuracy_gpu(run.net, self.test_iter, run.device)
+        run.history.log(eval_steps=run.step, test_acc=acc)
+
+    def after_step(self, run: Run) -> None:
+        if self.every is not None and run.step % self.every == 0:
+            self.evaluate(run)
+
+    def after_fit(self, run: Run) -> None:
+        steps = run.history["eval_steps"]
+        if not run.history["diverged"] and (not steps or steps[-1] != run.step):
+            self.evaluate(run)
 
 
 def train_steps(
@@ -82,91 +172,54 @@ def train_steps(
     and the momentum (SGD's `momentum`, Adam's `beta1`) to `momentum_schedule(t)`. With
     `clip_norm`, the gradient is rescaled to that total norm when it is longer
     (`torch.nn.utils.clip_grad_norm_`). With `test_iter`, the test accuracy is measured
-    after the last step (unless the run diverged), and every `eval_every` steps if given. With
-    `record_layers`, each weight matrix's gradient norm and update-to-weight ratio
-    `||w_new - w_old|| / ||w_old||` are recorded too. The run stops early, and is
-    marked `diverged`, when a minibatch loss is not finite or exceeds `diverge_loss`.
+    after the last step (unless the run diverged), and every `eval_every` steps if given.
+    With `record_layers`, each weight matrix's gradient norm and update-to-weight ratio are
+    recorded too. The run stops at a minibatch loss that is not finite or exceeds
+    `diverge_loss`.
 
-    Returns a dict of per-step lists `loss`, `lr`, `momentum`, `grad_norm` (before
-    clipping) and `clipped`; `eval_steps` and `test_acc`; with `record_layers`,
-    `layer_grad_norm` and `update_ratio` (dicts: weight name -> list); and `steps`
-    (the number of steps taken) and `diverged`.
+    Returns the run's history: per-step lists `loss`, `lr`, `momentum`, `grad_norm`
+    (before clipping) and `clipped`; `eval_steps` and `test_acc`; with `record_layers`,
+    `layer_grad_norm` and `update_ratio` (dicts: weight name -> list); `steps` (the number
+    of steps taken) and `diverged`.
     """
-    if num_steps < 1:
-        raise ValueError(f"num_steps must be a positive number of minibatches, got {num_steps}.")
+    positive_int("num_steps", num_steps)
     if clip_norm is not None and not clip_norm > 0:
         raise ValueError(f"clip_norm must be a positive gradient norm (or None), got {clip_norm}.")
-    if eval_every is not None and (test_iter is None or eval_every < 1):
-        raise ValueError(
-            f"eval_every={eval_every} needs a test_iter and a positive number of steps."
-        )
+    if eval_every is not None:
+        positive_int("eval_every", eval_every)
+        if test_iter is None:
+            raise ValueError(f"eval_every={eval_every} needs a test_iter to evaluate on.")
     if len(train_iter) == 0:
         raise ValueError("train_iter yields no minibatches; check its batch size and data.")
     loss = loss if loss is not None else nn.CrossEntropyLoss()
-    device = next(net.parameters()).device
+    first = next(net.parameters(), None)
+    if first is None:
+        raise ValueError("net has no parameters, so there is nothing to train.")
+    device = first.device
     if isinstance(train_iter, TensorLoader):
         train_iter = train_iter.to(device)
-    weights = _weights(net) if record_layers else {}
-    params = [p for p in net.parameters() if p.requires_grad]
-    record = {key: [] for key in ("loss", "lr", "momentum", "grad_norm", "clipped")}
-    record.update(eval_steps=[], test_acc=[], steps=0, diverged=False)
+    callbacks = [
+        StepSchedules(lr_schedule, momentum_schedule),
+        StepRecord(),
+        GradientNorm(clip_norm),
+    ]
     if record_layers:
-        record["layer_grad_norm"] = {name: [] for name in weights}
-        record["update_ratio"] = {name: [] for name in weights}
-
-    def evaluate(step: int) -> None:
-        record["eval_steps"].append(step)
-        record["test_acc"].append(evaluate_accuracy_gpu(net, test_iter, device))
-
+        callbacks.append(LayerStats())
+    if test_iter is not None:
+        callbacks.append(TestAccuracyEvery(test_iter, eval_every))
+    history = History(("loss", "lr", "momentum", "grad_norm", "clipped", "eval_steps", "test_acc"))
     net.train()
-    step = 0
-    while step < num_steps and not record["diverged"]:
-        for X, y in train_iter:
-            if lr_schedule is not None:
-                for group in optimizer.param_groups:
-                    group["lr"] = lr_schedule(step)
-            if momentum_schedule is not None:
-                _set_momentum(optimizer, momentum_schedule(step))
-            X, y = X.to(device), y.to(device)
-            optimizer.zero_grad()
-            ls = loss(net(X), y)
-            ls.backward()
-            value = float(ls.detach())
-            record["loss"].append(value)
-            record["lr"].append(optimizer.param_groups[0]["lr"])
-            record["momentum"].append(_momentum(optimizer))
-            if not math.isfinite(value) or value > diverge_loss:
-                record["diverged"] = True
-                break
-            if clip_norm is None:
-                norm = _total_norm([p.grad for p in params if p.grad is not None])
-            else:
-                norm = torch.nn.utils.clip_grad_norm_(params, clip_norm)
-            record["grad_norm"].append(float(norm))
-            record["clipped"].append(clip_norm is not None and float(norm) > clip_norm)
-            if record_layers:
-                before = {name: w.detach().clone() for name, w in weights.items()}
-                for name, w in weights.items():
-                    record["layer_grad_norm"][name].append(float(w.grad.norm()))
-            optimizer.step()
-            if record_layers:
-                with torch.no_grad():
-                    for name, w in weights.items():
-                        ratio = (w - before[name]).norm() / before[name].norm()
-                        record["update_ratio"][name].append(float(ratio))
-            step += 1
-            if eval_every is not None and step % eval_every == 0:
-                evaluate(step)
-            if step == num_steps:
-                break
-    record["steps"] = step
-    if (
-        test_iter is not None
-        and not record["diverged"]
-        and (not record["eval_steps"] or record["eval_steps"][-1] != step)
-    ):
-        evaluate(step)
-    return record
+    return fit(
+        net,
+        optimizer,
+        train_iter,
+        loss,
+        num_steps=num_steps,
+        callbacks=callbacks,
+        device=device,
+        limit=diverge_loss,
+        history=history,
+    )
 
 
 def search_space_samples(
@@ -184,8 +237,7 @@ def search_space_samples(
     Deep Learning Tuning Playbook recommends; `method="random"` draws them independently
     at random. The same `seed` gives the same settings.
     """
-    if num_trials < 1:
-        raise ValueError(f"num_trials must be a positive integer, got {num_trials}.")
+    positive_int("num_trials", num_trials)
     if not space:
         raise ValueError("The search space is empty; give at least one (low, high, scale).")
     for name, (low, high, scale) in space.items():
@@ -251,8 +303,7 @@ def scheduler_curve(
     optimizer you train with is never stepped. Use the lists as `lr_schedule` and
     `momentum_schedule` of `train_steps` (e.g. `lrs.__getitem__`).
     """
-    if num_steps < 1:
-        raise ValueError(f"num_steps must be a positive integer, got {num_steps}.")
+    positive_int("num_steps", num_steps)
     throwaway = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=lr, momentum=0.9)
     scheduler = make_scheduler(throwaway)
     lrs, momenta = [], []

@@ -1,8 +1,7 @@
 """Shared fixtures: a temporary data root, a loopback HTTP server, the real data files.
 
-Also a check at the start of a run: when it will run notebooks (or tests that use the
-real airfoil file), the data sets the course needs must be on disk or downloadable, else
-the run stops there with one message that says what is missing and how to get it.
+The check that the data sets are here, at the start of a run, is in the repository's
+root `conftest.py`, so that it runs for any subset of the tests.
 """
 
 from __future__ import annotations
@@ -34,7 +33,9 @@ def data_dir(tmp_path, monkeypatch) -> Path:
     monkeypatch.setenv("D2L_DATA_DIR", str(root))
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.delenv("D2L_EPOCH_FRACTION", raising=False)
-    monkeypatch.setattr("d2lhelpers.fashion_mnist.SYSTEM_DIRS", [])
+    from d2lhelpers.datasets import FASHION_MNIST
+
+    monkeypatch.setattr(FASHION_MNIST, "system_dirs", [])
     return root
 
 
@@ -101,77 +102,3 @@ def airfoil_root(data_dir) -> Path:
         pytest.skip(reason)
     shutil.copy(_AIRFOIL, data_dir / "airfoil_self_noise.dat")
     return data_dir
-
-
-def _reason(error: BaseException) -> str:
-    """The innermost cause of a failed load, in a few words (e.g. 'Connection refused')."""
-    while error.__cause__ is not None:
-        error = error.__cause__
-    return f"({getattr(error, 'reason', None) or error})"
-
-
-def _airfoil_problem() -> str | None:
-    """None when airfoil is in the data root or could be downloaded there; else what to do."""
-    import d2lhelpers as d2l
-
-    try:
-        d2l.download("airfoil")
-    except OSError as e:
-        url = d2l.DATA_HUB["airfoil"][0]
-        path = d2l.data_root() / url.split("/")[-1]
-        return (
-            f"airfoil is missing: {path.name}.\n"
-            f"Looked in:\n  {path.parent}\n"
-            f"To get it, download this file (on any connected machine):\n  {url}\n"
-            f"  and save it, unchanged, as {path}\n" + _reason(e)
-        )
-    return None
-
-
-def _fashion_mnist_problem() -> str | None:
-    """None when Fashion-MNIST is found (or was downloaded); else what to do."""
-    import d2lhelpers as d2l
-    from d2lhelpers.fashion_mnist import how_to_get_fashion_mnist
-
-    if all(d2l.locate_fashion_mnist().values()):
-        return None
-    try:
-        d2l.read_fashion_mnist()
-    except OSError as e:
-        missing = [key for key, path in d2l.locate_fashion_mnist().items() if path is None]
-        return f"{how_to_get_fashion_mnist(missing)}\n{_reason(e)}"
-    return None
-
-
-def missing_data_message() -> str | None:
-    """One message for every data set the course needs and cannot have; None if all are here."""
-    import d2lhelpers as d2l
-
-    problems = [p for p in (_airfoil_problem(), _fashion_mnist_problem()) if p]
-    if not problems:
-        return None
-    setting = os.environ.get("D2L_DATA_DIR")
-    root = f"D2L_DATA_DIR={setting}" if setting else "the default; D2L_DATA_DIR is not set"
-    return (
-        "The data sets the notebooks need are not all on this machine, and could not be "
-        "downloaded.\n\n" + "\n\n".join(problems) + f"\n\nThe data root is {d2l.data_root()} "
-        f"({root}). To use another folder, set D2L_DATA_DIR to it. Then run the tests again."
-    )
-
-
-def _needs_data(item: pytest.Item) -> bool:
-    return item.path.suffix == ".ipynb" or "airfoil_root" in getattr(item, "fixturenames", ())
-
-
-def pytest_collection_finish(session: pytest.Session) -> None:
-    """Before the first test: stop the whole run, with one message, if data is missing."""
-    if session.config.option.collectonly or not any(map(_needs_data, session.items)):
-        return
-    message = missing_data_message()
-    if message:
-        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
-        if reporter is not None:
-            reporter.write_sep("=", "missing data", red=True)
-            reporter.write_line(message)
-        reason = message if reporter is None else "missing data: see the message above"
-        pytest.exit(reason, returncode=pytest.ExitCode.INTERRUPTED)

@@ -303,7 +303,7 @@ def test_momentum_slider_moves_through_precomputed_frames(browser, site):
         assert slider.get_attribute("aria-label").startswith("learning rate")
         box.scroll_into_view_if_needed()
         before = image.get_attribute("src"), readout.inner_text(), text.inner_text()
-        assert re.search(r"epoch \d+, x1: \S+, x2: \S+", before[2]), before[2]
+        assert re.search(r"step \d+, x1: \S+, x2: \S+", before[2]), before[2]
         view.screenshot("frames-before")
         slider.focus()
         page.keyboard.press("Home")

@@ -54,7 +54,7 @@ KERNEL_START_TIMEOUT_S = 180
 RUN_ALL_TIMEOUT_S = 480
 WIDGETS_RENDER_TIMEOUT_S = 60
 REDRAW_TIMEOUT_S = 90
-FINAL_POINT = re.compile(r"epoch \d+, x1: \S+, x2: \S+")
+FINAL_POINT = re.compile(r"step \d+, x1: \S+, x2: \S+")
 TRACEBACK = "Traceback (most recent call last)"  # in every traceback IPython shows
 # JupyterLab user settings: no news or update checks (no requests to the web), and every
 # cell kept in the page (no windowing) so that all outputs can be inspected.

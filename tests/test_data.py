@@ -1,6 +1,11 @@
+import dataclasses
 import gzip
 import hashlib
+import json
 import os
+import time
+import tracemalloc
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -8,6 +13,7 @@ import torch
 from torch.utils.data import DataLoader, TensorDataset
 
 import d2lhelpers as d2l
+from d2lhelpers.datasets import FASHION_MNIST
 from d2lhelpers.idx import parse_idx, write_idx
 
 
@@ -30,7 +36,7 @@ def test_shuffle_matches_dataloader_for_the_same_seed():
 
 
 def test_loader_rejects_bad_arguments():
-    with pytest.raises(ValueError, match="batch_size must be a positive integer"):
+    with pytest.raises(ValueError, match="batch_size must be a positive whole number"):
         d2l.load_array((torch.zeros(3),), 0)
     with pytest.raises(ValueError, match="same length"):
         d2l.load_array((torch.zeros(3), torch.zeros(4)), 2)
@@ -64,6 +70,12 @@ def test_get_data_ch11_names_a_broken_airfoil_file(data_dir, monkeypatch):
 # Fashion-MNIST: finding and verifying (on tiny IDX files made here) ------------------
 
 
+def _expect(monkeypatch, key, **changes):
+    """Change what the Fashion-MNIST record says about file `key`, for this test only."""
+    new = dataclasses.replace(FASHION_MNIST.files[key], **changes)
+    monkeypatch.setitem(FASHION_MNIST.files, key, new)
+
+
 def _write_fashion(folder, monkeypatch, n_train=64, n_test=32):
     """Write four tiny IDX files into `folder` and make them the expected content."""
     rng = np.random.default_rng(0)
@@ -74,10 +86,11 @@ def _write_fashion(folder, monkeypatch, n_train=64, n_test=32):
             f"{key}-labels": rng.integers(0, 10, n, dtype=np.uint8),
         }
         for name, array in arrays.items():
-            path = folder / d2l.fashion_mnist.FILES[name]
+            path = folder / FASHION_MNIST.files[name].name
             write_idx(path, array)
-            digest = hashlib.sha256(gzip.decompress(path.read_bytes())).hexdigest()
-            monkeypatch.setitem(d2l.fashion_mnist.CONTENT_SHA256, name, digest)
+            content = gzip.decompress(path.read_bytes())
+            sha256 = hashlib.sha256(content).hexdigest()
+            _expect(monkeypatch, name, content_sha256=sha256, content_bytes=len(content))
 
 
 @pytest.fixture
@@ -121,7 +134,7 @@ def test_verified_files_are_loaded_as_float_batches(fashion_raw):
 
 
 def test_a_file_with_other_content_is_an_error_that_names_it(fashion_raw, monkeypatch):
-    monkeypatch.setitem(d2l.fashion_mnist.CONTENT_SHA256, "test-images", "0" * 64)
+    _expect(monkeypatch, "test-images", content_sha256="0" * 64)
     with pytest.raises(d2l.IDXError, match="not the original Fashion-MNIST file") as info:
         d2l.load_data_fashion_mnist(16)
     assert str(fashion_raw / "t10k-images-idx3-ubyte.gz") in str(info.value)
@@ -137,20 +150,94 @@ def test_any_faithful_copy_is_accepted_whatever_its_gzip_header(fashion_raw):
         d2l.load_data_fashion_mnist(16)
 
 
-def test_a_verified_file_is_remembered_by_size_and_mtime(fashion_raw, monkeypatch):
-    d2l.load_data_fashion_mnist(16)
-    hashed = []
+@pytest.fixture
+def hashed(monkeypatch) -> list[str]:
+    """The files whose content is hashed from now on, in a fresh session each time."""
+    calls = []
     real_sha256 = hashlib.sha256
     monkeypatch.setattr(
-        d2l.fashion_mnist.hashlib, "sha256", lambda data: hashed.append(1) or real_sha256(data)
+        d2l.fashion_mnist.hashlib, "sha256", lambda data: calls.append(1) or real_sha256(data)
     )
-    d2l.fashion_mnist._read_cached.cache_clear()  # as in a new session
+    return calls
+
+
+def _new_session() -> None:
+    d2l.fashion_mnist._read_cached.cache_clear()
+
+
+def test_a_verified_file_is_remembered_while_it_stays_the_same(fashion_raw, monkeypatch, hashed):
+    monkeypatch.setattr(d2l.fashion_mnist, "SETTLED_SECONDS", 0)
     d2l.load_data_fashion_mnist(16)
-    assert hashed == []
+    assert len(hashed) == 4
+    _new_session()
+    d2l.load_data_fashion_mnist(16)
+    assert len(hashed) == 4  # all four remembered
     path = fashion_raw / "train-labels-idx1-ubyte.gz"
     os.utime(path, ns=(0, path.stat().st_mtime_ns + 10**9))
+    _new_session()
     d2l.load_data_fashion_mnist(16)
-    assert hashed == [1]
+    assert len(hashed) == 5  # the touched one hashed again
+
+
+def _stored_gzip(content: bytes) -> bytes:
+    """Gzip without compression: the same length for any content of the same length."""
+    return gzip.compress(content, compresslevel=0, mtime=0)
+
+
+@pytest.mark.parametrize("how", ["in-place", "replaced"])
+def test_a_swapped_file_with_its_size_and_mtime_restored_is_not_trusted(
+    fashion_raw, monkeypatch, hashed, how
+):
+    """Same size, mtime restored: only its ctime (and, when replaced, its inode) differ."""
+    monkeypatch.setattr(d2l.fashion_mnist, "SETTLED_SECONDS", 0)
+    path = fashion_raw / "train-labels-idx1-ubyte.gz"
+    original = gzip.decompress(path.read_bytes())
+    path.write_bytes(_stored_gzip(original))
+    d2l.load_data_fashion_mnist(16)
+    _new_session()
+    d2l.load_data_fashion_mnist(16)
+    assert len(hashed) == 4  # remembered before the swap
+    before = path.stat()
+    time.sleep(0.05)  # a tick of the file system's clock
+    shifted = original[:8] + bytes((b + 1) % 10 for b in original[8:])  # every label wrong
+    if how == "in-place":
+        path.write_bytes(_stored_gzip(shifted))
+    else:
+        (fashion_raw / "swap.tmp").write_bytes(_stored_gzip(shifted))
+        os.replace(fashion_raw / "swap.tmp", path)
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert path.stat().st_size == before.st_size and path.stat().st_mtime_ns == before.st_mtime_ns
+    _new_session()
+    with pytest.raises(d2l.IDXError, match="not the original Fashion-MNIST file"):
+        d2l.load_data_fashion_mnist(16)
+
+
+def test_a_file_changed_just_before_its_check_is_not_remembered(fashion_raw, hashed):
+    d2l.load_data_fashion_mnist(16)  # the files were written a moment ago
+    _new_session()
+    d2l.load_data_fashion_mnist(16)
+    assert len(hashed) == 8  # hashed again: a change within the same tick would not show
+
+
+def test_the_memo_keeps_only_the_newest_entries(fashion_raw, monkeypatch):
+    monkeypatch.setattr(d2l.fashion_mnist, "SETTLED_SECONDS", 0)
+    monkeypatch.setattr(d2l.fashion_mnist, "MEMO_MAX_ENTRIES", 2)
+    d2l.load_data_fashion_mnist(16)
+    memo = json.loads(d2l.fashion_mnist._memo_file().read_text())
+    names = [Path(path).name for path in memo]
+    assert names == ["t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"]
+
+
+@pytest.mark.parametrize(
+    "memo", ["[1, 2]", "not json", '{"x": 1}', " " * (2 << 20), "[" * 100_000 + "]" * 100_000]
+)
+def test_a_memo_that_is_damaged_or_too_large_counts_as_empty(fashion_raw, monkeypatch, memo):
+    monkeypatch.setattr(d2l.fashion_mnist, "SETTLED_SECONDS", 0)
+    path = d2l.fashion_mnist._memo_file()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(memo)
+    d2l.load_data_fashion_mnist(16)
+    assert len(json.loads(path.read_text())) == 4
 
 
 def test_a_read_only_data_root_works_and_stays_untouched(fashion_raw):
@@ -167,7 +254,7 @@ def test_a_read_only_data_root_works_and_stays_untouched(fashion_raw):
 def test_the_data_root_comes_before_system_folders(data_dir, tmp_path, monkeypatch):
     system = tmp_path / "usr-share"
     _write_fashion(system, monkeypatch, n_train=48)
-    monkeypatch.setattr(d2l.fashion_mnist, "SYSTEM_DIRS", [system])
+    monkeypatch.setattr(FASHION_MNIST, "system_dirs", [system])
     train_iter, _ = d2l.load_data_fashion_mnist(16)
     assert len(train_iter.dataset) == 48  # read from the system folder
     _write_fashion(data_dir / "FashionMNIST" / "raw", monkeypatch, n_train=80)
@@ -178,9 +265,9 @@ def test_the_data_root_comes_before_system_folders(data_dir, tmp_path, monkeypat
 def test_missing_files_are_downloaded_into_the_data_root(data_dir, http_root, monkeypatch):
     served, base = http_root
     _write_fashion(served, monkeypatch)
-    for key, name in d2l.fashion_mnist.FILES.items():
-        digest = hashlib.md5((served / name).read_bytes()).hexdigest()
-        monkeypatch.setitem(d2l.DATA_HUB, f"fashion-mnist-{key}", (base + name, digest))
+    for file in FASHION_MNIST.files.values():
+        digest = hashlib.md5((served / file.name).read_bytes()).hexdigest()
+        monkeypatch.setitem(d2l.DATA_HUB, file.hub_name, (base + file.name, digest))
     train_iter, _ = d2l.load_data_fashion_mnist(16)
     assert len(train_iter.dataset) == 64
     assert (data_dir / "FashionMNIST" / "raw" / "train-images-idx3-ubyte.gz").exists()
@@ -207,13 +294,6 @@ def test_epoch_fraction_shortens_epochs(fashion_raw, monkeypatch, capsys):
     train_iter, test_iter = d2l.load_data_fashion_mnist(8)
     assert len(train_iter) == 2 and len(list(train_iter)) == 2 and len(test_iter) == 1
     assert "D2L_EPOCH_FRACTION=0.25" in capsys.readouterr().out
-
-
-@pytest.mark.parametrize("value", ["0", "1.5", "fast"])
-def test_bad_epoch_fraction_is_explained(monkeypatch, value):
-    monkeypatch.setenv("D2L_EPOCH_FRACTION", value)
-    with pytest.raises(ValueError, match="expected a number in"):
-        d2l.epoch_fraction()
 
 
 def test_resize_and_device(fashion_raw):
@@ -244,7 +324,7 @@ def test_the_real_data_set_loads_offline_from_an_empty_data_root(tmp_path, monke
 def test_load_array_rejects_a_bad_batch_size_up_front(batch_size):
     X, y = torch.zeros(6, 2), torch.zeros(6)
     with pytest.raises(
-        ValueError, match=f"batch_size must be a positive integer, got {batch_size!r}"
+        ValueError, match=f"batch_size must be a positive whole number, got {batch_size!r}"
     ):
         d2l.load_array((X, y), batch_size)
 
@@ -252,3 +332,71 @@ def test_load_array_rejects_a_bad_batch_size_up_front(batch_size):
 def test_load_array_rejects_an_empty_list_of_tensors():
     with pytest.raises(ValueError, match="needs at least one tensor"):
         d2l.load_array((), 2)
+
+
+# Bad arguments and bad files fail at once, by name -----------------------------------------
+
+
+def test_a_gzip_bomb_is_refused_without_being_inflated(fashion_raw):
+    path = fashion_raw / "train-labels-idx1-ubyte.gz"
+    with gzip.open(path, "wb", compresslevel=1) as f:
+        f.write(bytes([0, 0, 8, 1, 0, 0, 0, 64]))  # a valid header for 64 labels
+        for _ in range(256):
+            f.write(bytes(1 << 20))  # then 256 MiB of zeros, about 250 KB on disk
+    tracemalloc.start()
+    try:
+        with pytest.raises(d2l.IDXError, match="its content is longer than the 72 bytes"):
+            d2l.load_data_fashion_mnist(16)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 16 << 20
+
+
+@pytest.mark.parametrize("batch_size", [0, -10000, 2.5])
+def test_a_bad_batch_size_fails_before_anything_is_read_or_printed(
+    data_dir, monkeypatch, capsys, batch_size
+):
+    """No data here at all: the argument must be checked before any file is looked for."""
+    monkeypatch.setenv("D2L_EPOCH_FRACTION", "0.5")
+    with pytest.raises(ValueError, match="batch_size must be a positive whole number"):
+        d2l.load_data_fashion_mnist(batch_size)
+    assert capsys.readouterr().out == ""
+
+
+@pytest.mark.parametrize("resize", [0, -5, 2.5, (14,), (14, 0), "28", True])
+def test_a_bad_resize_fails_at_the_call_by_name(data_dir, resize):
+    with pytest.raises(ValueError, match=r"resize(\[\d\])? must be"):
+        d2l.load_data_fashion_mnist(16, resize=resize)
+
+
+@pytest.mark.parametrize("resize, shape", [(20, (20, 20)), ((14, 21), (14, 21)), ([7, 9], (7, 9))])
+def test_resize_takes_one_size_or_a_pair(fashion_raw, resize, shape):
+    train_iter, _ = d2l.load_data_fashion_mnist(8, resize=resize)
+    assert next(iter(train_iter))[0].shape == (8, 1, *shape)
+
+
+def test_an_empty_loader_yields_no_batch_at_all():
+    loader = d2l.TensorLoader((torch.zeros(0, 2), torch.zeros(0)), 4, max_batches=3)
+    assert len(loader) == 0 and list(loader) == [] and loader.examples() == 0
+    assert list(loader.with_options(batch_size=2)) == []
+
+
+@pytest.mark.parametrize("max_batches", [-5, 1.5, True])
+def test_a_bad_max_batches_is_refused_by_name(max_batches):
+    expected = f"max_batches must be a whole number >= 0, got {max_batches!r}"
+    with pytest.raises(ValueError, match=expected):
+        d2l.TensorLoader((torch.zeros(10),), 4, max_batches=max_batches)
+
+
+@pytest.mark.parametrize("max_batches, batches", [(0, 0), (1, 1), (2, 2), (9, 3), (None, 3)])
+def test_max_batches_cuts_an_epoch_short_and_never_lengthens_it(max_batches, batches):
+    loader = d2l.TensorLoader((torch.arange(10),), 4, max_batches=max_batches)
+    assert len(loader) == batches == len(list(loader))
+
+
+def test_get_data_ch11_checks_its_arguments_before_reading(data_dir):
+    with pytest.raises(ValueError, match="n must be a positive whole number, got 0"):
+        d2l.get_data_ch11(10, n=0)
+    with pytest.raises(ValueError, match="batch_size must be a positive whole number, got -1"):
+        d2l.get_data_ch11(-1)

@@ -204,29 +204,99 @@ def test_animator_refuses_x_values_that_do_not_match_the_y_values():
         animator.add([1, 2, 3], (0.5, 0.6))
 
 
-def test_loss_epochs_are_where_train_ch11_evaluates():
-    assert d2l.plotting.loss_epochs(3, batch_size=10) == [200 / 1500, 400 / 1500, 600 / 1500]
-    assert d2l.plotting.loss_epochs(2, batch_size=1500) == [2.0, 4.0]  # lcm(1500, 200) = 3000
-    assert d2l.plotting.loss_epochs(1, batch_size=100, examples=1000) == [0.2]
-    with pytest.raises(ValueError, match="batch_size >= 1"):
-        d2l.plotting.loss_epochs(3, batch_size=0)
+def _airfoil_sgd(lr, batch_size, num_epochs=1):
+    def sgd(params, states, hyperparams):
+        for p in params:
+            with torch.no_grad():
+                p -= hyperparams["lr"] * p.grad
+            p.grad.zero_()
+
+    torch.manual_seed(0)
+    X = torch.randn(1500, 5)
+    data_iter = d2l.load_array((X, X.sum(dim=1)), batch_size)
+    return d2l.train_ch11(
+        sgd, None, {"lr": lr}, data_iter, 5, num_epochs, plot=False, verbose=False
+    )
 
 
-def test_show_losses_draws_every_run_on_one_axis_with_the_floor():
-    runs = {"scratch": ([0.1, 0.2], [0.3, 0.25]), "torch": [0.31, 0.26, 0.25]}
-    ax = d2l.show_losses(runs, batch_size={"scratch": 10, "torch": 100}, minimum=0.24)
-    scratch, torch_run = ax.get_lines()[:2]
-    assert list(scratch.get_xdata()) == [200 / 1500, 400 / 1500]
-    assert list(torch_run.get_xdata()) == [200 / 1500, 400 / 1500, 600 / 1500]
+def test_show_losses_draws_each_loss_at_the_epoch_train_ch11_measured_it():
+    runs = {"batch 10": _airfoil_sgd(0.05, 10), "batch 7": _airfoil_sgd(0.05, 7, 2)}
+    ax = d2l.show_losses(runs, minimum=0.24)
+    ten, seven = ax.get_lines()[:2]
+    assert list(ten.get_xdata()) == [k * 200 / 1500 for k in range(1, 8)]
+    # 7 does not divide 1,500 (each epoch ends with a batch of 2): the loss is evaluated
+    # where 200 divides the examples seen, at 1,400, 2,200 and 3,000 of them.
+    assert list(seven.get_xdata()) == pytest.approx([1400 / 1500, 2200 / 1500, 2.0])
     labels = [t.get_text() for t in ax.get_legend().get_texts()]
-    assert labels == ["scratch", "torch", "least-squares minimum 0.2400"]
+    assert labels == ["batch 10", "batch 7", "least-squares minimum 0.2400"]
     assert ax.get_xscale() == "log"
     plt.close("all")
 
 
-def test_show_losses_refuses_no_runs_and_a_missing_batch_size():
+def test_show_losses_refuses_no_runs_and_curves_that_do_not_say_where_they_were_measured():
     with pytest.raises(ValueError, match="runs is empty"):
         d2l.show_losses({})
-    with pytest.raises(ValueError, match=r"no entry for \['b'\]"):
-        d2l.show_losses({"a": [0.3], "b": [0.3]}, batch_size={"a": 10})
+    with pytest.raises(TypeError, match="the run 'a' is a tuple; pass what d2l.train_ch11"):
+        d2l.show_losses({"a": ([0.1], [0.3])})
+    plt.close("all")
+
+
+def test_a_string_legend_is_one_name_and_empty_formats_or_data_are_errors():
+    ax = d2l.plot([1.0, 2.0, 3.0], legend="loss")
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["loss"]
+    animator = d2l.Animator(legend="loss")
+    assert animator.legend == ["loss"]
+    with pytest.raises(ValueError, match="fmts is empty"):
+        d2l.Animator(fmts=[])
+    with pytest.raises(ValueError, match="fmts is empty"):
+        d2l.plot([1.0, 2.0], fmts=[])
+    with pytest.raises(ValueError, match="plot\\(\\) got no data"):
+        d2l.plot([])
+    plt.close("all")
+
+
+def _contour_sets(ax):
+    return [c for c in ax.collections if hasattr(c, "levels")]
+
+
+def test_draw_contours_draws_only_contour_lines_in_the_box_it_is_given():
+    _, ax = plt.subplots()
+    d2l.draw_contours(ax, d2l.problems.ill_conditioned.f, xlim=(-5.5, 1.5), ylim=(-3.0, 3.0))
+    assert ax.get_xlim() == (-5.5, 1.5) and ax.get_ylim() == (-3.0, 3.0)
+    assert ax.get_lines() == [] and len(_contour_sets(ax)) == 1  # no trajectory to remove
+    assert (ax.get_xlabel(), ax.get_ylabel()) == ("x1", "x2")
+    plt.close("all")
+
+
+def test_draw_contours_of_a_problem_use_its_box_and_mark_its_start_and_minimum():
+    problem = d2l.problems.rosenbrock
+    _, ax = plt.subplots()
+    d2l.draw_contours(ax, problem)
+    assert ax.get_xlim() == problem.xlim and ax.get_ylim() == problem.ylim
+    marks = {(line.get_xdata()[0], line.get_ydata()[0]) for line in ax.get_lines()}
+    assert marks == {problem.start, problem.minimum}
+    plt.close("all")
+
+
+def test_draw_contours_log_levels_show_the_floor_of_a_valley():
+    problem = d2l.problems.rosenbrock
+    _, (linear, log) = plt.subplots(1, 2)
+    d2l.draw_contours(linear, problem)
+    d2l.draw_contours(log, problem, log=True)
+    low = [sum(level < 10 for level in _contour_sets(ax)[0].levels) for ax in (linear, log)]
+    assert low[0] <= 1 and low[1] >= 4  # linear levels skip the valley; log levels show it
+    ratios = np.diff(np.log(_contour_sets(log)[0].levels))
+    assert np.allclose(ratios, ratios[0])
+    plt.close("all")
+
+
+def test_draw_contours_log_levels_fall_back_to_linear_where_f_is_negative():
+    _, ax = plt.subplots()
+    d2l.draw_contours(ax, d2l.problems.saddle, levels=10, log=True)
+    levels = _contour_sets(ax)[0].levels
+    assert (
+        len(levels) == 10
+        and levels.min() < 0
+        and np.allclose(np.diff(levels), levels[1] - levels[0])
+    )
     plt.close("all")

@@ -16,7 +16,7 @@ def _gd(x1, x2, s1, s2, f_grad, eta=0.1):
 
 def test_train_2d_reproduces_the_book(capsys):
     results = d2l.train_2d(_gd, f_grad=d2l.problems.quadratic.f_grad)
-    assert capsys.readouterr().out == "epoch 20, x1: -0.057646, x2: -0.000073\n"
+    assert capsys.readouterr().out == "step 20, x1: -0.057646, x2: -0.000073\n"
     assert len(results) == 21 and results[0] == (-5.0, -2.0)
 
 
@@ -243,7 +243,10 @@ def test_train_returns_the_metrics_of_every_epoch():
         torch.device("cpu"),
     )
     history = result["history"]
-    assert all(len(values) == 3 for values in history.values())
+    keys = ["train_loss", "train_acc", "test_acc", "lr", "time"]
+    assert [key for key, value in history.items() if isinstance(value, list)] == keys
+    assert all(len(history[key]) == 3 for key in keys)
+    assert history["steps"] == 3 * len(train_iter) and history["diverged"] is False
     assert history["test_acc"][-1] == result["test_acc"]
     assert history["train_loss"][-1] == result["train_loss"]
     assert history["train_loss"][0] > history["train_loss"][-1]
@@ -342,7 +345,10 @@ def _train_with_a_nan_at(batch: int, monkeypatch=None, every_batch: bool = True)
         return ls * math.nan if len(calls) == batch else ls
 
     if monkeypatch is not None:
-        monkeypatch.setattr("d2lhelpers.training._checks_every_batch", lambda device: every_batch)
+        monkeypatch.setattr(
+            "d2lhelpers.training._check_every",
+            lambda device, plot_every: 1 if every_batch else plot_every,
+        )
     trainer = torch.optim.SGD(net.parameters(), lr=0.5)
     result = d2l.train(net, train_iter, test_iter, 3, loss, trainer, torch.device("cpu"))
     return result, len(calls)
@@ -392,7 +398,7 @@ def test_train_checks_on_the_device_only_at_plot_points(capsys, animators, monke
         ls = nn.functional.cross_entropy(y_hat, target)
         return ls * math.nan if len(calls) == 6 else ls
 
-    monkeypatch.setattr("d2lhelpers.training._checks_every_batch", lambda device: False)
+    monkeypatch.setattr("d2lhelpers.training._check_every", lambda device, plot_every: plot_every)
     net = nn.Linear(4, 2)
     trainer = torch.optim.SGD(net.parameters(), lr=0.1)
     d2l.train(net, train_iter, train_iter, 2, loss, trainer, torch.device("cpu"))
@@ -420,3 +426,73 @@ def test_the_divergence_rule_flags_inf_nan_and_values_above_the_limit():
     assert not d2l.diverged(1e30)
     assert d2l.diverged(math.inf) and d2l.diverged(-math.inf) and d2l.diverged(math.nan)
     assert d2l.diverged(4.01, limit=4.0) and not d2l.diverged(4.0, limit=4.0)
+
+
+def test_train_over_a_loader_exhausted_after_one_epoch_stops_with_an_error():
+    train_iter, test_iter = _classification()
+    batches = iter(list(train_iter))
+
+    class OneShot:
+        def __len__(self):
+            return 4
+
+        def __iter__(self):
+            return batches
+
+    net = nn.Linear(4, 2)
+    trainer = torch.optim.SGD(net.parameters(), lr=0.1)
+    with pytest.raises(ValueError, match="yielded no minibatch in epoch 2"):
+        d2l.train(net, OneShot(), test_iter, 3, nn.CrossEntropyLoss(), trainer, "cpu")
+
+
+def test_train_with_an_empty_loader_says_it_is_empty_instead_of_printing_nan():
+    empty = d2l.load_array((torch.zeros(0, 4), torch.zeros(0, dtype=torch.long)), 8)
+    net = nn.Linear(4, 2)
+    trainer = torch.optim.SGD(net.parameters(), lr=0.1)
+    with pytest.raises(ValueError, match="yielded no minibatch"):
+        d2l.train(net, empty, empty, 1, nn.CrossEntropyLoss(), trainer, "cpu", plot=False)
+
+
+@pytest.mark.parametrize("rate", [-0.1, math.nan, "fast"])
+def test_train_refuses_a_callable_schedule_that_gives_no_usable_rate(rate):
+    train_iter, test_iter = _classification()
+    net = nn.Linear(4, 2)
+    trainer = torch.optim.SGD(net.parameters(), lr=0.1)
+    with pytest.raises(ValueError, match="for epoch 0"):
+        d2l.train(
+            net, train_iter, test_iter, 1, nn.CrossEntropyLoss(), trainer, "cpu", lambda e: rate
+        )
+
+
+def test_accuracy_refuses_one_float_score_per_example_instead_of_truncating_it():
+    logits = torch.tensor([2.3, -1.7, 0.4])  # all three right if thresholded at 0
+    labels = torch.tensor([1, 0, 1])
+    with pytest.raises(ValueError, match=r"\(y_hat > 0\).long\(\)"):
+        d2l.accuracy(logits, labels)
+    assert d2l.accuracy((logits > 0).long(), labels) == 3
+
+
+def test_train_concise_ch11_on_empty_data_says_so():
+    empty = d2l.load_array((torch.zeros(0, 5), torch.zeros(0)), 10)
+    with pytest.raises(ValueError, match="yielded no minibatch"):
+        d2l.train_concise_ch11(torch.optim.SGD, {"lr": 0.1}, empty)
+
+
+def test_train_2d_refuses_negative_steps_and_keeps_a_diverged_point_short(capsys):
+    with pytest.raises(ValueError, match="steps must be a whole number >= 0, got -3"):
+        d2l.train_2d(_gd, steps=-3, f_grad=d2l.problems.quadratic.f_grad)
+
+    def blow_up(x1, x2, s1, s2):
+        return x1 * 1e60, x2 * 1e60, s1, s2
+
+    d2l.train_2d(blow_up, steps=5)
+    assert capsys.readouterr().out == "step 5, x1: -5e+300, x2: -2e+300\n"
+
+
+@pytest.mark.parametrize("lr, advice", [(math.nan, "The learning rate was nan"), (0.5, "than 0.5")])
+def test_the_divergence_line_gives_advice_a_learner_can_act_on(capsys, lr, advice):
+    torch.manual_seed(0)
+    X = torch.randn(40, 5)
+    data_iter = d2l.load_array((X, X.sum(dim=1) * 1e30), 10)
+    d2l.train_concise_ch11(torch.optim.SGD, {"lr": lr}, data_iter, num_epochs=1, plot=False)
+    assert advice in capsys.readouterr().out

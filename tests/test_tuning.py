@@ -214,3 +214,67 @@ def test_ema_fed_one_value_at_a_time_gives_the_same_floats_as_the_loop_it_replac
     ema = d2l.EMA(0.9)
     assert [ema(value) for value in values] == expected
     assert tuning.ema_smooth(values, 0.9) == expected
+
+
+def test_train_steps_on_a_loader_exhausted_after_one_epoch_stops_with_an_error_not_a_hang():
+    net, train_iter, _ = _problem(n=32)
+    batches = iter(list(train_iter))  # 4 minibatches, then nothing: __iter__ returns the same
+
+    class OneShot:
+        def __len__(self):
+            return 4
+
+        def __iter__(self):
+            return batches
+
+    optimizer = torch.optim.SGD(net.parameters(), lr=0.1)
+    with pytest.raises(ValueError, match="yielded no minibatch in epoch 2"):
+        d2l.train_steps(net, optimizer, OneShot(), 6)
+
+
+@pytest.mark.parametrize("num_steps", [2.5, math.nan])
+def test_train_steps_refuses_a_number_of_steps_that_is_not_whole(num_steps):
+    net, train_iter, _ = _problem()
+    optimizer = torch.optim.SGD(net.parameters(), lr=0.1)
+    with pytest.raises(ValueError, match="num_steps must be a positive whole number"):
+        d2l.train_steps(net, optimizer, train_iter, num_steps)
+
+
+def test_train_steps_records_a_layer_the_loss_does_not_use_with_a_zero_gradient():
+    body, train_iter, _ = _problem()
+
+    class WithAnUnusedLayer(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.body, self.unused = body, nn.Linear(3, 3)
+
+        def forward(self, X):
+            return self.body(X)
+
+    net = WithAnUnusedLayer()
+    optimizer = torch.optim.SGD(net.parameters(), lr=0.1)
+    record = d2l.train_steps(net, optimizer, train_iter, 3, record_layers=True)
+    assert record["layer_grad_norm"]["unused.weight"] == [0.0, 0.0, 0.0]
+    assert record["update_ratio"]["unused.weight"] == [0.0, 0.0, 0.0]
+
+
+def test_train_steps_with_a_net_without_parameters_says_so():
+    _, train_iter, _ = _problem()
+    with pytest.raises(ValueError, match="net has no parameters"):
+        d2l.train_steps(nn.Identity(), None, train_iter, 3)
+
+
+@pytest.mark.parametrize("rate", [-0.1, math.nan, math.inf, "0.1", None])
+def test_a_learning_rate_schedule_that_gives_no_usable_rate_is_an_error(rate):
+    net, train_iter, _ = _problem()
+    optimizer = torch.optim.SGD(net.parameters(), lr=0.1)
+    with pytest.raises(ValueError, match="for step 0"):
+        d2l.train_steps(net, optimizer, train_iter, 3, lr_schedule=lambda t: rate)
+
+
+@pytest.mark.parametrize("momentum", [-0.5, 1.0, math.nan])
+def test_a_momentum_schedule_outside_zero_to_one_is_an_error(momentum):
+    net, train_iter, _ = _problem()
+    optimizer = torch.optim.SGD(net.parameters(), lr=0.1, momentum=0.9)
+    with pytest.raises(ValueError, match=r"must be a number in \[0, 1\)"):
+        d2l.train_steps(net, optimizer, train_iter, 3, momentum_schedule=lambda t: momentum)

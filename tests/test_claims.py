@@ -1,0 +1,45 @@
+"""Claim checks hold or fail loudly, and full-length claims say when they were skipped."""
+
+import math
+
+import pytest
+
+import d2lhelpers as d2l
+
+
+def test_a_number_within_its_tolerance_holds_and_says_what_was_measured(capsys):
+    d2l.claim("the minimum is at -1.83", -1.8262, -1.83, tol=0.005)
+    assert capsys.readouterr().out == "✓ the minimum is at -1.83: -1.8262 (-1.83 ± 0.005)\n"
+
+
+def test_a_number_outside_its_tolerance_fails_with_what_was_measured():
+    with pytest.raises(AssertionError, match=r"measured -1.9, expected -1.83 ± 0.005"):
+        d2l.claim("the minimum is at -1.83", -1.9, -1.83, tol=0.005)
+
+
+def test_nan_never_holds():
+    with pytest.raises(AssertionError, match="measured nan"):
+        d2l.claim("the loss is about 0.24", math.nan, 0.24, tol=1.0)
+
+
+def test_a_comparison_holds_when_true_and_fails_when_false(capsys):
+    d2l.claim("Yogi is first in all 3 seeds", all([True, True, True]))
+    assert capsys.readouterr().out == "✓ Yogi is first in all 3 seeds\n"
+    with pytest.raises(AssertionError, match="claim does not hold: SGD is last"):
+        d2l.claim("SGD is last", False)
+
+
+def test_an_exact_value_is_compared_as_it_is(capsys):
+    d2l.claim("the rate passes 0.5 at step 334", 334, 334)
+    assert capsys.readouterr().out == "✓ the rate passes 0.5 at step 334: 334 (334)\n"
+    with pytest.raises(AssertionError, match="measured 335, expected 334"):
+        d2l.claim("the rate passes 0.5 at step 334", 335, 334)
+
+
+def test_a_full_length_claim_is_skipped_visibly_at_a_fraction(monkeypatch, capsys):
+    monkeypatch.setenv("D2L_EPOCH_FRACTION", "0.05")
+    d2l.claim("test accuracy 0.893", 0.5, 0.893, tol=0.0005, full_length=True)
+    assert capsys.readouterr().out.startswith("skipped at D2L_EPOCH_FRACTION=0.05")
+    monkeypatch.delenv("D2L_EPOCH_FRACTION")
+    with pytest.raises(AssertionError):
+        d2l.claim("test accuracy 0.893", 0.5, 0.893, tol=0.0005, full_length=True)
