@@ -277,3 +277,37 @@ def test_running_and_saving_chapters_leaves_git_status_clean_and_a_pull_goes_thr
     _git(clone, "pull", "-q", "--ff-only")
     assert (clone / "chapters" / chapter.name).read_text() == chapter.read_text()
     assert _git(clone, "status", "--porcelain") == ""
+
+
+# ---------------------------------------------------------------- nbval on the stored form
+
+
+def _nbval(folder: Path, *plugin: str) -> subprocess.CompletedProcess:
+    """nbval, as `make test` runs it, on the notebooks in `folder`."""
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO / "tests"), str(REPO)]))
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *plugin,
+         "--nbval-lax", "--nbval-current-env", str(folder)],
+        cwd=folder, env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+
+
+@pytest.mark.slow
+def test_nbval_compares_the_checked_outputs_of_the_stored_form(tmp_path):
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = KERNELSPEC
+    nb.cells = [nbformat.v4.new_code_cell("print(6 * 7)", metadata={"tags": [CHECK_TAG]})]
+    nb.cells[0].outputs = [nbformat.v4.new_output("stream", name="stdout", text="42\n")]
+    path = tmp_path / "stored.ipynb"
+    path.write_text(stored_form(nb, path.name))
+    assert nbformat.read(path, as_version=4).cells[0].execution_count is None
+    plugin = ("-p", "nbval_stored_form")
+    passed = _nbval(tmp_path, *plugin)
+    assert passed.returncode == 0, passed.stdout + passed.stderr
+    # Without the plugin nbval takes the cell for one never run.
+    refused = _nbval(tmp_path)
+    assert refused.returncode != 0 and "Unrun reference cell has outputs" in refused.stdout
+    # With it, a changed output still fails: the outputs are compared.
+    path.write_text(path.read_text().replace('"42\\n"', '"41\\n"'))
+    changed = _nbval(tmp_path, *plugin)
+    assert changed.returncode != 0 and "41" in changed.stdout, changed.stdout
