@@ -34,7 +34,7 @@ const TEX_WORDS = {
   propto: "∝", cdot: "·", times: "×", odot: "⊙", circ: "∘", pm: "±", infty: "∞",
   nabla: "∇", partial: "∂", sum: "∑", prod: "∏", int: "∫", in: "∈", ldots: "…",
   cdots: "⋯", dots: "…", top: "⊤", mid: "|", lVert: "‖", rVert: "‖", Vert: "‖",
-  langle: "⟨", rangle: "⟩", quad: " ", qquad: " ",
+  langle: "⟨", rangle: "⟩", quad: " ", qquad: " ", ell: "ℓ", lim: "lim", log: "log", exp: "exp",
 };
 const TEX_ACCENTS = { hat: "\u0302", widehat: "\u0302", tilde: "\u0303", bar: "\u0304" };
 
