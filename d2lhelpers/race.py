@@ -2,14 +2,15 @@
 
 `show_trace_2d` draws one trajectory, as d2l does. To compare optimizers we draw many
 over the same contours (`draw_race`) and replay them in lock-step (`animate_race`, a
-`matplotlib.animation` rendered to a self-contained HTML/JavaScript player, which works
-in JupyterLab and Colab without a widget). The trajectories come from anywhere, e.g.
-`d2l.trajectory_2d` for a `torch.optim`-style class; a run that overflowed is drawn up
-to its last finite point.
+`matplotlib.animation` rendered to an HTML/JavaScript player that loads nothing from
+another host, and works in JupyterLab, Colab and the book without a widget). The
+trajectories come from anywhere, e.g. `d2l.trajectory_2d` for a `torch.optim`-style
+class; a run that overflowed is drawn up to its last finite point.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -89,8 +90,9 @@ def _race_figure(
     panels = [(r, group) for r in range(len(rows)) for group in panel_names]
     ncols = ncols or len(panel_names)
     nrows = -(-len(panels) // ncols)
-    width = max(2.8, 5.6 / ncols)  # inches per panel: a lone panel gets a figure's width
-    per_legend = max(1, int(width * ncols / len(panel_names) / 1.4))  # names side by side
+    width = 4.2 if ncols == 1 else 2.8  # inches per panel
+    entry = 0.6 + 0.08 * max(len(name) for name in order)  # inches: line, gap, name
+    per_legend = max(1, int(width * ncols / len(panel_names) / entry))  # names side by side
     legend_lines = max(-(-len(names) // per_legend) for names in panel_names.values())
     legend_height = 0.3 + 0.22 * (legend_lines + bool(groups))  # inches, with the group title
     fig, axes = plt.subplots(
@@ -172,8 +174,9 @@ def animate_race(
     fraction of its problem's steps per frame (the longest run of a problem sets its
     pace). `styles` as in `draw_race`.
 
-    Returns the HTML of `FuncAnimation.to_jshtml`; show it with `IPython.display.HTML(...)`.
-    The figure itself is closed, so it is not shown twice.
+    Returns the HTML of `FuncAnimation.to_jshtml`, with its icons drawn inline, so that the
+    player loads nothing from another host (`_self_contained`); show it with
+    `IPython.display.HTML(...)`. The figure itself is closed, so it is not shown twice.
     """
     if not isinstance(frames, int) or frames < 2:
         raise ValueError(f"frames must be an integer >= 2; got {frames!r}.")
@@ -190,4 +193,45 @@ def animate_race(
     anim = animation.FuncAnimation(fig, update, frames=frames, interval=200)
     html = anim.to_jshtml(default_mode="once")
     plt.close(fig)
-    return html
+    return _self_contained(html)
+
+
+# The player's buttons as inline SVG, in place of the Font Awesome icons that matplotlib's
+# player loads from a CDN (16 x 16, drawn in the button's text colour).
+_ICON_PATHS = {
+    "fa-minus": "M2 7h12v2H2z",
+    "fa-plus": "M7 2h2v5h5v2H9v5H7V9H2V7h5z",
+    "fa-fast-backward": "M1 2h2v12H1zM9 2 3 8l6 6zM15 2 9 8l6 6z",
+    "fa-step-backward": "M2 2h3v12H2zM14 2 5 8l9 6z",
+    "fa-play fa-flip-horizontal": "M12 2 2 8l10 6z",
+    "fa-pause": "M3 2h4v12H3zM9 2h4v12H9z",
+    "fa-play": "M4 2l10 6-10 6z",
+    "fa-step-forward": "M2 2l9 6-9 6zM11 2h3v12h-3z",
+    "fa-fast-forward": "M1 2l6 6-6 6zM7 2l6 6-6 6zM13 2h2v12h-2z",
+}
+_ICON = re.compile(r'<i class="fa ([\w -]+)"></i>')
+_FONT_AWESOME_LINK = re.compile(r"<link\b[^>]*font-awesome[^>]*>")
+
+
+def _self_contained(html: str) -> str:
+    """Matplotlib's animation player (`to_jshtml`) with its icons inline, loading nothing.
+
+    The player links Font Awesome from a CDN for the icons of its buttons; offline, or in
+    a page that may load nothing from another host, that is a console error and blank
+    buttons. We drop the link and draw each icon as a small inline SVG.
+    """
+
+    def icon(match: re.Match) -> str:
+        name = match.group(1)
+        if name not in _ICON_PATHS:
+            raise RuntimeError(
+                f"matplotlib's animation player has an icon we do not draw ({name!r}); "
+                "add it to d2lhelpers.race._ICON_PATHS."
+            )
+        return (
+            '<svg viewBox="0 0 16 16" width="14" height="14" fill="currentColor" '
+            'aria-hidden="true" style="vertical-align: middle">'
+            f'<path d="{_ICON_PATHS[name]}"/></svg>'
+        )
+
+    return _ICON.sub(icon, _FONT_AWESOME_LINK.sub("", html))

@@ -1,7 +1,9 @@
 import math
+import re
 
 import matplotlib.pyplot as plt
 import pytest
+from matplotlib import animation
 
 import d2lhelpers as d2l
 
@@ -124,3 +126,25 @@ def test_animate_race_rejects_groups_naming_unknown_runs_and_unmatched_problems(
     with pytest.raises(ValueError, match="2 problems and 1 trajectory dicts"):
         d2l.animate_race([QUADRATIC, ROSENBROCK], [RUNS], frames=3)
     assert not plt.get_fignums()
+
+
+EXTERNAL = re.compile(r"(?:https?:)?//[\w-]+(?:\.[\w-]+)+")  # a URL on another host
+
+
+def test_animate_race_player_loads_nothing_from_another_host():
+    fig, update = d2l.race._race_figure([QUADRATIC], [RUNS], 3, None, None, None)
+    raw = animation.FuncAnimation(fig, update, frames=3).to_jshtml()
+    plt.close(fig)
+    assert EXTERNAL.search(raw)  # matplotlib's own player links Font Awesome from a CDN
+    html = d2l.animate_race(QUADRATIC, RUNS, frames=3)
+    assert not EXTERNAL.search(html) and 'class="fa' not in html
+    for title in ("Play", "Pause", "Next frame", "Previous frame", "First frame", "Last frame"):
+        button = re.search(
+            rf'<button title="{title}"[^>]*>\s*(<svg[^>]*><path d="[^"]+"/></svg>)', html
+        )
+        assert button, f"the {title!r} button has no inline icon"
+
+
+def test_a_player_icon_we_do_not_draw_is_an_error_that_says_where_to_add_it():
+    with pytest.raises(RuntimeError, match="fa-rocket.*_ICON_PATHS"):
+        d2l.race._self_contained('<button title="Launch"><i class="fa fa-rocket"></i></button>')
