@@ -17,6 +17,7 @@ $(STAMP): requirements.txt pyproject.toml
 	@touch $(STAMP)
 
 # JupyterLab on chapters/, no browser, root too (tools/lab.sh): open the URL it prints.
+# It first installs the git filter that keeps a learner's saved outputs out of `git status`.
 LAB_PORT ?= 8888
 lab: $(STAMP)
 	JUPYTER=$(BIN)/jupyter LAB_PORT=$(LAB_PORT) sh tools/lab.sh
@@ -24,8 +25,8 @@ lab: $(STAMP)
 # Test runs shorten Fashion-MNIST epochs (README, Data); learners' runs stay full length.
 test: export D2L_EPOCH_FRACTION ?= 0.05
 test: $(STAMP)
-	$(BIN)/ruff check d2lhelpers tests chapters tools bench
-	$(BIN)/ruff format --check d2lhelpers tests chapters tools bench
+	$(BIN)/ruff check d2lhelpers tests chapters tools bench conftest.py
+	$(BIN)/ruff format --check d2lhelpers tests chapters tools bench conftest.py
 	$(BIN)/python -m pytest
 
 # Side by side with PyPI's d2l 1.0.3 (bench/run.py; results in bench/RESULTS.md). d2l is
@@ -65,8 +66,12 @@ book: $(BOOK_STAMP)
 test: $(BOOK_STAMP)
 
 lint: $(STAMP)
-	$(BIN)/ruff check d2lhelpers tests chapters tools bench
-	$(BIN)/ruff format --check d2lhelpers tests chapters tools bench
+	$(BIN)/ruff check d2lhelpers tests chapters tools bench conftest.py
+	$(BIN)/ruff format --check d2lhelpers tests chapters tools bench conftest.py
 
+# The git filter `make lab` installed runs the venv's Python: without the venv, git would
+# stop at every notebook, so the filter goes with it (`make lab` installs it again).
 clean-venv:
 	rm -rf $(VENV)
+	-git config --remove-section filter.nbstripout 2>/dev/null
+	-git config --remove-section diff.ipynb 2>/dev/null

@@ -12,6 +12,10 @@ from __future__ import annotations
 
 import pytest
 
+# Chapters are stored as the git filter leaves them, without execution counts: the plugin
+# lets nbval compare the checked cells of that stored form (tests/nbval_stored_form.py).
+pytest_plugins = ["tests.nbval_stored_form"]
+
 
 def _reason(error: BaseException) -> str:
     """The innermost cause of a failed load, in a few words (e.g. 'Connection refused')."""

@@ -7,8 +7,14 @@ opens it in Debian's Chromium (/usr/bin/chromium, launched as tests/test_browser
 does) through Playwright. Every page must load without console errors and without a
 request to another host; chapter pages must show each image their executed notebook
 produced, typeset maths and links to their neighbours; chapter 10's animation must
-play from its controls, and the search must find a chapter (tests/test_book_explorers.py
-moves every explorer's controls). Screenshots go to test-artifacts/book/.
+play from its controls (tests/test_book_explorers.py moves every explorer's controls), and
+the search must find a chapter and show its excerpts as text, without raw TeX. Every page of
+this build (a quick one, at a fraction) carries the banner that says so; chapter pages
+link to their notebook and the course's wheel, both served by the site, and show one
+search box; the Colab cell is hidden. The build prints no warning, and records each
+chapter's time in times.json. A small book built from a notebook of this test's own
+shows figures numbered per chapter, with captions from cell metadata, and references to
+them. Screenshots go to test-artifacts/book/.
 
 The browser tests are skipped, with the reason, only when /usr/bin/chromium is missing.
 """
@@ -18,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import http.server
+import json
 import os
 import re
 import subprocess
@@ -33,9 +40,16 @@ from playwright.sync_api import Page
 from test_browser import chromium_context, require_chromium
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "tools"))
+from chapter_times import duration, table  # noqa: E402
+from colab_cell import package_version, wheel_name  # noqa: E402
+
+sys.path.remove(str(REPO / "tools"))
 CHAPTERS = REPO / "chapters"
 OUT = REPO / "book" / "_build" / "test-html"
 STAGED = OUT.parent / f"{OUT.name}-src"  # the executed chapters as the pages show them
+CACHE = REPO / "book" / "_build" / "executed"
+FRACTION = os.environ.get("D2L_EPOCH_FRACTION") or "0.05"
 ARTIFACTS = REPO / "test-artifacts" / "book"
 BUILD_TIMEOUT_S = 2400
 PAGE_TIMEOUT_S = 120  # a loaded CI machine; chapter 10's page holds a 2 MB animation
@@ -52,29 +66,39 @@ def _chapter(pattern: str) -> Path:
     return found[0]
 
 
-@pytest.fixture(scope="module")
-def book() -> Path:
-    """The built site (book/_build/test-html); fails with the build's output if it fails."""
-    env = dict(os.environ)
-    env.setdefault("D2L_EPOCH_FRACTION", "0.05")
+def build(out: Path, *options: str, log_name: str = "build.log") -> str:
+    """Run tools/build_book.py at the test fraction; its output, or a failure with its end."""
+    env = dict(os.environ, D2L_EPOCH_FRACTION=FRACTION)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
     begin = time.monotonic()
-    build = subprocess.run(
-        [sys.executable, str(REPO / "tools" / "build_book.py"), "--out", str(OUT)],
+    run = subprocess.run(
+        [sys.executable, str(REPO / "tools" / "build_book.py"), "--out", str(out), *options],
         cwd=REPO,
         env=env,
         capture_output=True,
         text=True,
         timeout=BUILD_TIMEOUT_S,
     )
-    log = build.stdout + build.stderr
+    log = run.stdout + run.stderr
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    (ARTIFACTS / "build.log").write_text(log)
-    assert build.returncode == 0, (
-        f"tools/build_book.py failed (exit status {build.returncode}); the end of its "
-        f"output (all of it in {ARTIFACTS / 'build.log'}):\n{log[-6000:]}"
+    (ARTIFACTS / log_name).write_text(log)
+    assert run.returncode == 0, (
+        f"tools/build_book.py failed (exit status {run.returncode}); the end of its "
+        f"output (all of it in {ARTIFACTS / log_name}):\n{log[-6000:]}"
     )
     print(f"book built in {time.monotonic() - begin:.0f} s")
+    return log
+
+
+@pytest.fixture(scope="module")
+def build_log() -> str:
+    """The output of building book/_build/test-html."""
+    return build(OUT)
+
+
+@pytest.fixture(scope="module")
+def book(build_log) -> Path:
+    """The built site (book/_build/test-html); fails with the build's output if it fails."""
     return OUT
 
 
@@ -303,3 +327,177 @@ def test_search_finds_the_momentum_chapter_offline(browser, site):
         )
         assert any(h.startswith(f"{chapter.stem}.html") for h in hits), hits
         view.screenshot("results")
+
+
+# ---------------------------------------------------------------- what the build prints and records
+
+
+def test_the_build_prints_no_warning_and_records_each_chapters_time(build_log):
+    warnings = [line for line in build_log.splitlines() if re.search(r"\bWARNING\b", line)]
+    assert not warnings, "the build printed warnings a learner reads as failure:\n" + "\n".join(
+        warnings
+    )
+    times = json.loads((CACHE / "times.json").read_text())
+    for chapter in sorted(CHAPTERS.glob("*.ipynb")):
+        record = times.get(chapter.name, {}).get(FRACTION)
+        assert record and record["seconds"] > 0, f"no time recorded for {chapter.name}"
+
+
+def test_the_chapter_time_table_reads_as_the_readme_writes_times():
+    assert [duration(s) for s in (8.1, 219, 287.4, 2760, 3960)] == [
+        "8 s",
+        "3 min 39 s",
+        "4 min 47 s",
+        "46 min",
+        "66 min",
+    ]
+    times = {
+        "09_lr_schedulers.ipynb": {
+            "full": {
+                "seconds": 2760,
+                "cpus": 2,
+                "gpu": None,
+                "omp_threads": "1",
+                "load_average_at_start": 2.0,
+                "load_average_at_end": 6.1,
+            },
+            "0.05": {"seconds": 48.7, "machine": "not recorded"},
+        }
+    }
+    rows = table(times, ["08_adam.ipynb", "09_lr_schedulers.ipynb"], "full").splitlines()
+    assert rows[2] == "| `08_adam` | not measured | |"
+    assert rows[3] == (
+        "| `09_lr_schedulers` | 46 min | 2-core CPU, no GPU, load 2.0-6.1, OMP_NUM_THREADS=1 |"
+    )
+    assert "| 49 s | not recorded |" in table(times, ["09_lr_schedulers.ipynb"], "0.05")
+
+
+# ---------------------------------------------------------------- banner, links, one search box
+
+TEX = re.compile(r"\\[()\[\]]|\\(?:math\w*|frac|left|right|beta|eta|leftarrow|hat)\b")
+
+
+def visible_search_boxes(page: Page) -> int:
+    return page.evaluate("""() => Array.from(document.querySelectorAll(
+            '.search-button-field, .search-button, input[type=search]'))
+        .filter(e => { const r = e.getBoundingClientRect();
+                       return r.width > 0 && r.height > 0
+                           && getComputedStyle(e).visibility !== 'hidden'; }).length""")
+
+
+@in_chromium
+@pytest.mark.parametrize("name", ["index.html", "04", "search.html"])
+def test_every_page_of_a_quick_build_says_its_numbers_are_not_the_texts(browser, site, name):
+    if name == "04":
+        name = f"{_chapter('04_*.ipynb').stem}.html"
+    with open_page(browser, site, name) as view:
+        banner = view.page.locator(".bd-header-announcement")
+        assert banner.count() == 1 and banner.is_visible(), f"{name}: no banner"
+        text = banner.inner_text()
+        assert f"D2L_EPOCH_FRACTION={FRACTION}" in text, text
+        assert "not the ones its text discusses" in text, text
+        view.screenshot("banner")
+
+
+@in_chromium
+def test_a_chapter_page_offers_its_notebook_and_the_wheel_and_one_search_box(browser, site):
+    chapter = _chapter("04_*.ipynb")
+    with open_page(browser, site, f"{chapter.stem}.html") as view:
+        page = view.page
+        bar = page.locator("article .d2l-book-links")
+        assert bar.count() == 1, f"{chapter.name}: no bar of links under the title"
+        title_top = page.locator("article h1").first.bounding_box()["y"]
+        first_code = page.locator("article .cell").first.bounding_box()["y"]
+        assert title_top < bar.bounding_box()["y"] < first_code
+        notebook = bar.locator("a.d2l-book-notebook").get_attribute("href")
+        served = page.request.get(site + notebook)
+        assert served.ok and served.body() == chapter.read_bytes(), notebook
+        wheel = bar.locator("a.d2l-book-wheel").get_attribute("href")
+        assert wheel.endswith(wheel_name(package_version()))
+        served = page.request.get(site + wheel)
+        assert served.ok and served.body()[:2] == b"PK", wheel  # a zip file: the wheel
+        assert bar.locator("a.d2l-book-colab").count() == 0  # no home in pyproject yet
+        article = page.locator("article").inner_text()
+        assert "google.colab" not in article and "%pip" not in article, "the Colab cell shows"
+        assert visible_search_boxes(page) == 1
+        view.screenshot("links")
+
+
+@in_chromium
+def test_search_results_show_maths_as_text(browser, site):
+    with open_page(browser, site, "search.html?q=Nesterov") as view:
+        page = view.page
+        page.wait_for_function(
+            """() => { const hits = document.querySelectorAll('#search-results ul.search li');
+                return hits.length > 0 && Array.from(hits).every(h => h.querySelector('p.context'));
+            }""",
+            timeout=PAGE_TIMEOUT_S * 1000,
+        )
+        excerpts = page.eval_on_selector_all(
+            "#search-results ul.search li p.context", "ps => ps.map(p => p.innerText)"
+        )
+        raw = [e for e in excerpts if TEX.search(e)]
+        assert not raw, f"search excerpts show raw TeX: {raw}"
+        assert any("←" in e or "β" in e for e in excerpts), excerpts  # maths, as text
+        view.screenshot("maths-as-text")
+
+
+# ---------------------------------------------------------------- figures: numbers and captions
+
+
+@pytest.fixture(scope="module")
+def figures_book(tmp_path_factory) -> Path:
+    """A book of one notebook, 03_captions, with two captioned figures and references."""
+    root = tmp_path_factory.mktemp("figures-book")
+    (root / "chapters").mkdir()
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    nb.cells = [
+        nbformat.v4.new_markdown_cell(
+            "# 3. Captions\n\nThe parabola in {numref}`fig-parabola` and the line in "
+            "{numref}`fig-line`."
+        ),
+        nbformat.v4.new_code_cell("import matplotlib.pyplot as plt"),
+        nbformat.v4.new_code_cell(
+            "plt.plot([x * x for x in range(-5, 6)]);",
+            metadata={"mystnb": {"figure": {"caption": "A parabola.", "name": "fig-parabola"}}},
+        ),
+        nbformat.v4.new_code_cell(
+            "plt.plot([1, 2, 3]);",
+            metadata={"mystnb": {"figure": {"caption": "A line.", "name": "fig-line"}}},
+        ),
+    ]
+    nbformat.write(nb, root / "chapters" / "03_captions.ipynb")
+    out = root / "html"
+    build(out, "--source", str(root / "chapters"), "--cache", str(root / "cache"),
+          log_name="figures-build.log")  # fmt: skip
+    return out
+
+
+@in_chromium
+def test_figures_are_numbered_per_chapter_with_the_captions_of_their_cells(figures_book, browser):
+    handler = functools.partial(_QuietHandler, directory=str(figures_book))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        site = f"http://127.0.0.1:{server.server_address[1]}/"
+        with open_page(browser, site, "03_captions.html") as view:
+            page = view.page
+            captions = page.eval_on_selector_all(
+                "article figure figcaption", "cs => cs.map(c => c.innerText.trim())"
+            )
+            assert captions == ["Fig. 3.1 A parabola.", "Fig. 3.2 A line."], captions
+            assert page.locator("article figure img").count() == 2
+            refs = page.eval_on_selector_all(
+                "article p a.reference",
+                "as => as.map(a => [a.innerText.trim(), a.getAttribute('href')])",
+            )
+            assert refs == [["Fig. 3.1", "#fig-parabola"], ["Fig. 3.2", "#fig-line"]], refs
+            view.screenshot("figures")
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -1,18 +1,23 @@
 """`make lab` starts JupyterLab the way a learner meets it: headless, maybe as root.
 
-The first test runs the very command `make lab` runs (asked of make itself with `make -n`,
-on a free port), waits for the URL with its token on a line of its own, opens that URL
-and stops the server. The second checks, with stand-ins for `id` and `jupyter`, that
-`--allow-root` is passed to root and to nobody else.
+The first test runs, in a fresh clone, the very command `make lab` runs (asked of make
+itself with `make -n`, on a free port, with this venv taken as installed), waits for the
+URL with its token on a line of its own, opens that URL and stops the server; the clone
+then has the git filter installed and nothing modified. The others check, with stand-ins
+for `id`, `python` and `jupyter`, what tools/lab.sh does before it starts JupyterLab (the
+filter, the settings that keep JupyterLab's news pop-up away, the server's save hook) and
+that `--allow-root` is passed to root and to nobody else.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 import urllib.error
@@ -20,6 +25,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from test_clean_checkout import fresh_clone
 
 REPO = Path(__file__).resolve().parent.parent
 START_TIMEOUT_S = 180
@@ -33,15 +39,17 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _make_lab_command(port: int) -> str:
-    """The recipe of `make lab`, as make would run it (the venv is taken as installed)."""
+def _make_lab_command(port: int, cwd: Path) -> str:
+    """The recipe of `make lab`, as make would run it (this venv is taken as installed)."""
+    venv = Path(sys.prefix)
     out = subprocess.run(
-        ["make", "--no-print-directory", "-n", "-o", ".venv/.installed", "lab", f"LAB_PORT={port}"],
-        cwd=REPO,
+        ["make", "--no-print-directory", "-n", "-o", f"{venv}/.installed", "lab",
+         f"VENV={venv}", f"LAB_PORT={port}"],
+        cwd=cwd,
         capture_output=True,
         text=True,
         check=True,
-    ).stdout
+    ).stdout  # fmt: skip
     lines = [line for line in out.splitlines() if line.strip()]
     assert len(lines) == 1, out
     return lines[0]
@@ -61,14 +69,15 @@ def _open_when_up(url: str, deadline: float):
 
 @pytest.mark.slow
 def test_make_lab_serves_jupyterlab_at_the_url_it_prints(tmp_path):
+    _, clone = fresh_clone(tmp_path)
     port = _free_port()
-    command = _make_lab_command(port)
+    command = _make_lab_command(port, clone)
     assert "tools/lab.sh" in command
     env = dict(os.environ, JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime"))
     server = subprocess.Popen(
         command,
         shell=True,
-        cwd=REPO,
+        cwd=clone,
         env=env,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
@@ -110,6 +119,11 @@ def test_make_lab_serves_jupyterlab_at_the_url_it_prints(tmp_path):
     text = "".join(output)
     assert "Running as root is not recommended" not in text
     assert "Traceback" not in text, text
+    git = ["git", "-C", str(clone)]
+    clean = subprocess.run([*git, "config", "filter.nbstripout.clean"], capture_output=True)
+    assert b"-m nbstripout --keep-id" in clean.stdout, "make lab installed no git filter"
+    status = subprocess.run([*git, "status", "--porcelain"], capture_output=True, text=True)
+    assert status.stdout == "", f"make lab modified the checkout:\n{status.stdout}"
 
 
 def _stub(folder: Path, name: str, body: str) -> None:
@@ -118,23 +132,50 @@ def _stub(folder: Path, name: str, body: str) -> None:
     path.chmod(0o755)
 
 
-@pytest.mark.parametrize("uid, allow_root", [("0", True), ("1000", False)])
-def test_lab_passes_allow_root_to_root_only(tmp_path, uid, allow_root):
+def _lab_sh(tmp_path: Path, uid: str) -> tuple[list[str], dict[str, str], list[str]]:
+    """Run tools/lab.sh with stand-ins: (jupyter lab's arguments, its environment, python's)."""
+    app_dir = tmp_path / "app"
     _stub(tmp_path, "id", f'[ "$1" = -u ] && echo {uid}')
-    _stub(tmp_path, "jupyter", 'printf "%s\\n" "$@"')
+    _stub(tmp_path, "python", f'printf "%s\\n" "$@" > {tmp_path}/python-args')
+    _stub(
+        tmp_path,
+        "jupyter",
+        f'if [ "$1 $2" = "lab path" ]; then echo "Application directory:   {app_dir}"; exit; fi\n'
+        'printf "%s\\n" "$@"; echo "--env JUPYTER_CONFIG_PATH=$JUPYTER_CONFIG_PATH"',
+    )
     env = dict(
         os.environ,
         PATH=f"{tmp_path}:{os.environ['PATH']}",
         JUPYTER=str(tmp_path / "jupyter"),
         LAB_PORT="8890",
     )
-    args = subprocess.run(
+    env.pop("JUPYTER_CONFIG_PATH", None)
+    lines = subprocess.run(
         ["sh", str(REPO / "tools" / "lab.sh")],
         env=env,
         capture_output=True,
         text=True,
         check=True,
-    ).stdout.split()
+    ).stdout.split("\n")
+    args = [line for line in lines if line and not line.startswith("--env ")]
+    shown = dict(line[len("--env ") :].split("=", 1) for line in lines if line.startswith("--env "))
+    return args, shown, (tmp_path / "python-args").read_text().split()
+
+
+@pytest.mark.parametrize("uid, allow_root", [("0", True), ("1000", False)])
+def test_lab_passes_allow_root_to_root_only(tmp_path, uid, allow_root):
+    args, _, _ = _lab_sh(tmp_path, uid)
     assert ("--allow-root" in args) is allow_root
     assert args[0] == "lab" and args[-1] == "chapters/"
     assert "--no-browser" in args and "--port=8890" in args
+
+
+def test_lab_installs_the_git_filter_the_save_hook_and_no_news_before_it_starts(tmp_path):
+    _, env, python_args = _lab_sh(tmp_path, "1000")
+    assert python_args == ["tools/notebook_form.py", "--install-filter"]
+    assert env["JUPYTER_CONFIG_PATH"] == str(REPO / "tools" / "jupyter")
+    assert (REPO / "tools" / "jupyter" / "jupyter_server_config.py").exists()
+    overrides = tmp_path / "app" / "settings" / "overrides.d" / "d2l-course.json"
+    settings = json.loads(overrides.read_text())
+    assert settings == json.loads((REPO / "tools" / "jupyterlab-overrides.json").read_text())
+    assert settings["@jupyterlab/apputils-extension:notification"]["fetchNews"] == "false"

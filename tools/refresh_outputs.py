@@ -2,10 +2,13 @@
 
 Usage: python tools/refresh_outputs.py chapters/04_momentum.ipynb [...]
 
-Each notebook runs top to bottom in a fresh kernel (from chapters/, as nbval runs
-it). Cells marked `# NBVAL_CHECK_OUTPUT` keep their text outputs, which nbval then
-compares on every test run; every other output (and saved widget state) is cleared,
-so the repository holds no stale figures and learners see the results their own run produces.
+Each notebook runs top to bottom in a fresh kernel (from chapters/, as nbval runs it),
+then is written in the stored form of tools/notebook_form.py: cells tagged
+`nbval-check-output` keep their outputs, which nbval compares on every test run; every
+other output, execution count and saved widget state is dropped, so the repository holds
+no stale figures and learners see the results their own run produces. A checked cell that
+shows anything but text is an error, with the cell's number: a learner's save would store
+it, and their checkout would no longer be clean.
 """
 
 from __future__ import annotations
@@ -16,38 +19,24 @@ from pathlib import Path
 
 import nbformat
 from nbclient import NotebookClient
+from notebook_form import FormError, stored_form
 
 
 def refresh(path: Path) -> float:
-    """Execute `path`, keep checked outputs only, write it back; return seconds taken."""
+    """Execute `path`, write it back in the stored form; return the seconds it ran."""
     nb = nbformat.read(path, as_version=4)
     begin = time.perf_counter()
     NotebookClient(
         nb, timeout=1200, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
     ).execute()
     seconds = time.perf_counter() - begin
-    for cell in nb.cells:
-        if cell.cell_type != "code":
-            continue
-        if "NBVAL_CHECK_OUTPUT" in cell.source:
-            cell.outputs = [
-                o
-                for o in cell.outputs
-                if o.get("output_type") == "stream" or "text/plain" in o.get("data", {})
-            ]
-            for o in cell.outputs:
-                if "data" in o:
-                    o["data"] = {"text/plain": o["data"]["text/plain"]}
-                    o["metadata"] = {}
-        else:
-            cell.outputs = []
-            cell.execution_count = None
-        cell.metadata.pop("execution", None)
-    nb.metadata.pop("widgets", None)  # saved widget state would hold stale figures
-    nbformat.write(nb, path)
+    path.write_text(stored_form(nb, path.name), encoding="utf-8")
     return seconds
 
 
 if __name__ == "__main__":
     for arg in sys.argv[1:]:
-        print(f"{arg}: ran in {refresh(Path(arg)):.1f} s")
+        try:
+            print(f"{arg}: ran in {refresh(Path(arg)):.1f} s")
+        except FormError as error:
+            sys.exit(f"{arg}: not written: {error}")
