@@ -115,6 +115,9 @@ def test_the_installed_wheel_runs_chapter_01_outside_the_checkout(installed, tmp
     )
     nbformat.write(nb, tmp_path / "01_gradient_descent.ipynb")
     (tmp_path / "pytest.ini").write_text("[pytest]\n")
+    # The chapter is in the stored form (no execution counts): nbval needs the plugin that
+    # the checkout's root conftest.py loads.
+    (tmp_path / "conftest.py").write_text((REPO / "tests" / "nbval_stored_form.py").read_text())
     run = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--nbval-lax",
          "--nbval-current-env", "01_gradient_descent.ipynb"],
