@@ -1,4 +1,4 @@
-"""00_setup's version check: it stops on a PyTorch older than the course's floor and says how to upgrade."""
+"""00_setup's version check: it stops on a PyTorch older than the floor and says what to do."""
 
 import re
 import sys
