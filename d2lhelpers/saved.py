@@ -20,7 +20,7 @@ from .tuning import EMA  # noqa: F401
 d2l = sys.modules[__name__]
 
 
-# From chapters/01_gradient_descent.ipynb, cell 30
+# From chapters/01_gradient_descent.ipynb, cell 32
 def gd_2d(x1, x2, s1, s2, f_grad, eta=0.1):
     """One step of gradient descent in 2-D, in `d2l.train_2d`'s form (no optimizer state)."""
     g1, g2 = f_grad(x1, x2)
