@@ -27,6 +27,7 @@ import http.server
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import threading
@@ -71,19 +72,26 @@ def build(out: Path, *options: str, log_name: str = "build.log") -> str:
     env = dict(os.environ, D2L_EPOCH_FRACTION=FRACTION)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
     begin = time.monotonic()
-    run = subprocess.run(
+    # Its own process group: on a timeout the build and every kernel it started are stopped.
+    build_process = subprocess.Popen(
         [sys.executable, str(REPO / "tools" / "build_book.py"), "--out", str(out), *options],
         cwd=REPO,
         env=env,
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
         text=True,
-        timeout=BUILD_TIMEOUT_S,
+        start_new_session=True,
     )
-    log = run.stdout + run.stderr
+    try:
+        log, _ = build_process.communicate(timeout=BUILD_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        os.killpg(build_process.pid, signal.SIGKILL)
+        log, _ = build_process.communicate()
+        log += f"\n[stopped after {BUILD_TIMEOUT_S} s, with the kernels it had started]"
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     (ARTIFACTS / log_name).write_text(log)
-    assert run.returncode == 0, (
-        f"tools/build_book.py failed (exit status {run.returncode}); the end of its "
+    assert build_process.returncode == 0, (
+        f"tools/build_book.py failed (exit status {build_process.returncode}); the end of its "
         f"output (all of it in {ARTIFACTS / log_name}):\n{log[-6000:]}"
     )
     print(f"book built in {time.monotonic() - begin:.0f} s")
