@@ -151,7 +151,7 @@ class ScratchAdam(ParamwiseOptimizer):
         param.sub_(self.direction(v, s, grad, state["step"], group), alpha=lr)
 
 
-# From chapters/09_lr_schedulers.ipynb, cell 33
+# From chapters/09_lr_schedulers.ipynb, cell 40
 def lr_range_test(net, trainer, data_iter, loss, device, lr_min=1e-3, lr_max=10.0, beta=0.9):
     """The range test: one pass over `data_iter` with geometrically rising rates.
 
@@ -184,7 +184,7 @@ def lr_range_test(net, trainer, data_iter, loss, device, lr_min=1e-3, lr_max=10.
     return lrs, raw, smoothed
 
 
-# From chapters/09_lr_schedulers.ipynb, cell 35
+# From chapters/09_lr_schedulers.ipynb, cell 42
 def suggest_lr(lrs, smoothed, skip_start=10, skip_end=5, min_steps=50, min_drop=0.02):
     """A peak rate read off a range test and the rule that gave it, or `(None, reason)`.
 
