@@ -20,14 +20,14 @@ from .tuning import EMA  # noqa: F401
 d2l = sys.modules[__name__]
 
 
-# From chapters/01_gradient_descent.ipynb, cell 30
+# From chapters/01_gradient_descent.ipynb, cell 32
 def gd_2d(x1, x2, s1, s2, f_grad, eta=0.1):
     """One step of gradient descent in 2-D, in `d2l.train_2d`'s form (no optimizer state)."""
     g1, g2 = f_grad(x1, x2)
     return x1 - eta * g1, x2 - eta * g2, 0, 0
 
 
-# From chapters/08_adam.ipynb, cell 22
+# From chapters/08_adam.ipynb, cell 27
 def yogi(params, states, hyperparams):
     """Yogi, in the book's from-scratch interface: `states` holds (v, s) per parameter."""
     beta1, beta2 = hyperparams.get("betas", (0.9, 0.999))
@@ -44,7 +44,7 @@ def yogi(params, states, hyperparams):
     hyperparams["t"] += 1
 
 
-# From chapters/08_adam.ipynb, cell 41
+# From chapters/08_adam.ipynb, cell 49
 class ParamwiseOptimizer(torch.optim.Optimizer):
     """The thin shell of an optimizer that updates one parameter tensor at a time.
 
@@ -71,14 +71,14 @@ class ParamwiseOptimizer(torch.optim.Optimizer):
         return loss
 
 
-# From chapters/08_adam.ipynb, cell 42
+# From chapters/08_adam.ipynb, cell 50
 class ScratchAdam(ParamwiseOptimizer):
     """Adam, AdamW and AMSGrad in one optimizer, written from the update rules of chapter 8.
 
     For every parameter x with gradient g, at its step t = 1, 2, ...:
 
-        g ← g + λ x                   L2 penalty (weight_decay=λ)
-        x ← (1 − η λ) x               or decoupled decay (decoupled_weight_decay=True: AdamW)
+        g ← g + ω x                   L2 penalty (weight_decay=ω)
+        x ← (1 − η ω) x               or decoupled decay (decoupled_weight_decay=True: AdamW)
         v ← β1 v + (1 − β1) g         first moment       `first_moment`
         s ← β2 s + (1 − β2) g²        second moment      `second_moment`
         s ← max(s_max, s)             AMSGrad (amsgrad=True) keeps the running maximum
@@ -142,7 +142,7 @@ class ScratchAdam(ParamwiseOptimizer):
             if group["decoupled_weight_decay"]:
                 param.mul_(1 - lr * wd)  # AdamW: shrink the weights directly
             else:
-                grad = grad.add(param, alpha=wd)  # L2: add λx to the gradient
+                grad = grad.add(param, alpha=wd)  # L2: add ωx to the gradient
         v, s = state["exp_avg"], state["exp_avg_sq"]
         self.first_moment(v, grad, beta1)
         self.second_moment(s, grad, beta2)
@@ -151,7 +151,7 @@ class ScratchAdam(ParamwiseOptimizer):
         param.sub_(self.direction(v, s, grad, state["step"], group), alpha=lr)
 
 
-# From chapters/09_lr_schedulers.ipynb, cell 33
+# From chapters/09_lr_schedulers.ipynb, cell 40
 def lr_range_test(net, trainer, data_iter, loss, device, lr_min=1e-3, lr_max=10.0, beta=0.9):
     """The range test: one pass over `data_iter` with geometrically rising rates.
 
@@ -184,7 +184,7 @@ def lr_range_test(net, trainer, data_iter, loss, device, lr_min=1e-3, lr_max=10.
     return lrs, raw, smoothed
 
 
-# From chapters/09_lr_schedulers.ipynb, cell 35
+# From chapters/09_lr_schedulers.ipynb, cell 42
 def suggest_lr(lrs, smoothed, skip_start=10, skip_end=5, min_steps=50, min_drop=0.02):
     """A peak rate read off a range test and the rule that gave it, or `(None, reason)`.
 
@@ -220,7 +220,7 @@ class Adamax(d2l.ScratchAdam):
 
     For every parameter x with gradient g, at its step t = 1, 2, ...:
 
-        g ← g + λ x                     L2 penalty (weight_decay=λ)
+        g ← g + ω x                     L2 penalty (weight_decay=ω)
         v ← β1 v + (1 − β1) g
         u ← max(β2 u, |g|)              kept in Adam's `s`: `second_moment`
         x ← x − η v̂ / (u + ε),  v̂ = v / (1 − β1^t)       `direction`
@@ -241,7 +241,7 @@ class Adamax(d2l.ScratchAdam):
         return v / (1 - beta1**t) / (s + group["eps"])
 
 
-# From chapters/11_beyond_adam.ipynb, cell 12
+# From chapters/11_beyond_adam.ipynb, cell 14
 class NAdam(d2l.ScratchAdam):
     """NAdam (Dozat, 2016): Adam with a Nesterov look-ahead and a momentum schedule μ_t.
 
@@ -282,48 +282,48 @@ class NAdam(d2l.ScratchAdam):
         return (grad_weight * grad + momentum_weight * v) / denom
 
 
-# From chapters/11_beyond_adam.ipynb, cell 15
+# From chapters/11_beyond_adam.ipynb, cell 17
 def radam_rectification(t, beta2=0.999):
-    """RAdam's rectification r_t at step t, or None while ρ_t <= 5 (no adaptive rate yet).
+    """RAdam's rectification r_t at step t, or None while N_t <= 5 (no adaptive rate yet).
 
-    ρ_t is the number of squared gradients that Adam's ŝ_t averages, in effect:
+    N_t (the paper's ρ_t) is how many squared gradients Adam's ŝ_t averages, in effect:
 
-        ρ_∞ = 2 / (1 − β2) − 1,   ρ_t = ρ_∞ − 2 t β2^t / (1 − β2^t)
-        r_t = √((ρ_t − 4) (ρ_t − 2) ρ_∞ / ((ρ_∞ − 4) (ρ_∞ − 2) ρ_t))
+        N_∞ = 2 / (1 − β2) − 1,   N_t = N_∞ − 2 t β2^t / (1 − β2^t)
+        r_t = √((N_t − 4) (N_t − 2) N_∞ / ((N_∞ − 4) (N_∞ − 2) N_t))
     """
     if not (t >= 1 and 0 <= beta2 < 1):
         raise ValueError(f"need a step t >= 1 and 0 <= beta2 < 1; got t={t}, beta2={beta2}.")
-    rho_inf = 2 / (1 - beta2) - 1
-    rho_t = rho_inf - 2 * t * beta2**t / (1 - beta2**t)
-    if rho_t <= 5:
+    n_inf = 2 / (1 - beta2) - 1
+    n_t = n_inf - 2 * t * beta2**t / (1 - beta2**t)
+    if n_t <= 5:
         return None
-    return ((rho_t - 4) * (rho_t - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_t)) ** 0.5
+    return ((n_t - 4) * (n_t - 2) * n_inf / ((n_inf - 4) * (n_inf - 2) * n_t)) ** 0.5
 
 
-# From chapters/11_beyond_adam.ipynb, cell 19
+# From chapters/11_beyond_adam.ipynb, cell 22
 class RAdam(d2l.ScratchAdam):
     """RAdam (Liu et al., 2020): Adam with the variance rectification r_t.
 
     For every parameter x with gradient g, at its step t = 1, 2, ...:
 
         v ← β1 v + (1 − β1) g,   s ← β2 s + (1 − β2) g²
-        x ← x − η v̂                                 while ρ_t <= 5 (a momentum step)
+        x ← x − η v̂                                 while N_t <= 5 (a momentum step)
         x ← x − η r_t v̂ √(1 − β2^t) / (√s + ε)      afterwards
 
     with r_t = `radam_rectification(t, β2)`, as torch.optim.RAdam.
     """
 
     def direction(self, v, s, grad, t, group):
-        """The step per unit of learning rate: v̂, rectified and scaled once ρ_t > 5."""
+        """The step per unit of learning rate: v̂, rectified and scaled once N_t > 5."""
         beta1, beta2 = group["betas"]
         v_hat = v / (1 - beta1**t)
         r = radam_rectification(t, beta2)
         if r is None:
-            return v_hat  # ρ_t <= 5: a plain momentum step
+            return v_hat  # N_t <= 5: a plain momentum step
         return v_hat * (r * (1 - beta2**t) ** 0.5) / (s.sqrt() + group["eps"])
 
 
-# From chapters/11_beyond_adam.ipynb, cell 22
+# From chapters/11_beyond_adam.ipynb, cell 25
 class Adafactor(d2l.ParamwiseOptimizer):
     """Adafactor (Shazeer and Stern, 2018) as torch.optim.Adafactor: a factored second moment.
 
@@ -333,9 +333,10 @@ class Adafactor(d2l.ParamwiseOptimizer):
         1 − β̂ = t^beta2_decay
         r ← β̂ r + (1 − β̂) mean over columns (G²),   c ← β̂ c + (1 − β̂) mean over rows (G²)
         Ŝ = r cᵀ / mean(r),   U = G / √Ŝ
-        W ← (1 − η λ) W − α U / max(1, RMS(U) / d),   α = max(ε2, RMS(W)) min(η, 1 / √t)
+        W ← (1 − η ω) W − α U / max(1, RMS(U) / d),   α = max(ε2, RMS(W)) min(η, 1 / √t)
 
-    ε1 (the dtype's machine epsilon by default) floors mean(r) and Ŝ. No momentum.
+    ε1 (the dtype's machine epsilon by default) floors mean(r), and √Ŝ (Ŝ at ε1²).
+    No momentum.
     """
 
     def __init__(
@@ -374,16 +375,16 @@ class Adafactor(d2l.ParamwiseOptimizer):
         param.sub_(u, alpha=alpha / clip)
 
 
-# From chapters/11_beyond_adam.ipynb, cell 28
+# From chapters/11_beyond_adam.ipynb, cell 33
 class Lion(d2l.ParamwiseOptimizer):
     """Lion (Chen et al., 2023): the sign of an interpolated momentum, with one buffer m.
 
     For every parameter x with gradient g:
 
-        x ← x − η (sign(β1 m + (1 − β1) g) + λ x)
+        x ← x − η (sign(β1 m + (1 − β1) g) + ω x)
         m ← β2 m + (1 − β2) g
 
-    as lion_pytorch.Lion (decoupled weight decay λ).
+    as lion_pytorch.Lion (decoupled weight decay ω).
     """
 
     def __init__(self, params, lr=1e-4, betas=(0.9, 0.99), weight_decay=0.0):
@@ -401,7 +402,7 @@ class Lion(d2l.ParamwiseOptimizer):
         m.lerp_(grad, 1 - beta2)
 
 
-# From chapters/11_beyond_adam.ipynb, cell 31
+# From chapters/11_beyond_adam.ipynb, cell 36
 def newton_schulz(
     G, steps=5, coefficients=(3.4445, -4.7750, 2.0315), eps=1e-7, dtype=torch.bfloat16
 ):
@@ -426,15 +427,15 @@ def newton_schulz(
     return X.T if tall else X
 
 
-# From chapters/11_beyond_adam.ipynb, cell 38
+# From chapters/11_beyond_adam.ipynb, cell 45
 class Muon(d2l.ParamwiseOptimizer):
     """Muon (Jordan et al., 2024) for the groups with use_muon=True; AdamW for the others.
 
-    For a weight matrix W (m x n) with gradient G, momentum μ, Nesterov on (`nesterov`):
+    For a weight matrix W (m x n) with gradient G, momentum β, Nesterov on (`nesterov`):
 
-        M ← μ M + (1 − μ) G
-        O = newton_schulz(G + μ (M − G))          (of M, without Nesterov)
-        W ← (1 − η λ) W − η √max(1, m / n) O
+        M ← β M + (1 − β) G
+        O = newton_schulz(G + β (M − G))          (of M, without Nesterov)
+        W ← (1 − η ω) W − η √max(1, m / n) O
 
     as torch.optim.Muon. The groups with use_muon=False (biases, the output layer) get
     AdamW: chapter 8's `d2l.ScratchAdam` with decoupled weight decay.
@@ -483,7 +484,7 @@ class Muon(d2l.ParamwiseOptimizer):
         param.sub_(orthogonal, alpha=lr * max(1, param.size(0) / param.size(1)) ** 0.5)
 
 
-# From chapters/11_beyond_adam.ipynb, cell 48
+# From chapters/11_beyond_adam.ipynb, cell 57
 class ScheduleFreeAdamW(d2l.ParamwiseOptimizer):
     """Schedule-free AdamW (Defazio et al., 2024), as schedulefree.AdamWScheduleFree.
 
@@ -491,8 +492,8 @@ class ScheduleFreeAdamW(d2l.ParamwiseOptimizer):
     For every parameter, with the gradient g taken at y, at its step t = 1, 2, ...:
 
         s ← β2 s + (1 − β2) g²
-        z ← z − γ_t (g / (√ŝ + ε) + λ y),   γ_t = η min(1, t / warmup_steps)
-        x ← (1 − c_t) x + c_t z,   c_t = w_t / (w_1 + ... + w_t),   w_t = (max_{i<=t} γ_i)²
+        z ← z − η_t (g / (√ŝ + ε) + ω y),   η_t = η min(1, t / warmup_steps)
+        x ← (1 − c_t) x + c_t z,   c_t = w_t / (w_1 + ... + w_t),   w_t = (max_{i<=t} η_i)²
         y ← (1 − β1) z + β1 x
     """
 
