@@ -23,7 +23,10 @@ lab: $(STAMP)
 	JUPYTER=$(BIN)/jupyter LAB_PORT=$(LAB_PORT) sh tools/lab.sh
 
 # Test runs shorten Fashion-MNIST epochs (README, Data); learners' runs stay full length.
+# One thread, as the prose's numbers were measured: on 2 cores shared with JupyterLab and
+# Chromium, torch's second thread spins and made an MLP step 20 times slower (548 ms, 24 ms).
 test: export D2L_EPOCH_FRACTION ?= 0.05
+test: export OMP_NUM_THREADS ?= 1
 test: $(STAMP)
 	$(BIN)/ruff check d2lhelpers tests chapters tools bench conftest.py
 	$(BIN)/ruff format --check d2lhelpers tests chapters tools bench conftest.py

@@ -27,7 +27,7 @@ def gd_2d(x1, x2, s1, s2, f_grad, eta=0.1):
     return x1 - eta * g1, x2 - eta * g2, 0, 0
 
 
-# From chapters/08_adam.ipynb, cell 22
+# From chapters/08_adam.ipynb, cell 27
 def yogi(params, states, hyperparams):
     """Yogi, in the book's from-scratch interface: `states` holds (v, s) per parameter."""
     beta1, beta2 = hyperparams.get("betas", (0.9, 0.999))
@@ -44,7 +44,7 @@ def yogi(params, states, hyperparams):
     hyperparams["t"] += 1
 
 
-# From chapters/08_adam.ipynb, cell 41
+# From chapters/08_adam.ipynb, cell 49
 class ParamwiseOptimizer(torch.optim.Optimizer):
     """The thin shell of an optimizer that updates one parameter tensor at a time.
 
@@ -71,14 +71,14 @@ class ParamwiseOptimizer(torch.optim.Optimizer):
         return loss
 
 
-# From chapters/08_adam.ipynb, cell 42
+# From chapters/08_adam.ipynb, cell 50
 class ScratchAdam(ParamwiseOptimizer):
     """Adam, AdamW and AMSGrad in one optimizer, written from the update rules of chapter 8.
 
     For every parameter x with gradient g, at its step t = 1, 2, ...:
 
-        g ← g + λ x                   L2 penalty (weight_decay=λ)
-        x ← (1 − η λ) x               or decoupled decay (decoupled_weight_decay=True: AdamW)
+        g ← g + ω x                   L2 penalty (weight_decay=ω)
+        x ← (1 − η ω) x               or decoupled decay (decoupled_weight_decay=True: AdamW)
         v ← β1 v + (1 − β1) g         first moment       `first_moment`
         s ← β2 s + (1 − β2) g²        second moment      `second_moment`
         s ← max(s_max, s)             AMSGrad (amsgrad=True) keeps the running maximum
@@ -142,7 +142,7 @@ class ScratchAdam(ParamwiseOptimizer):
             if group["decoupled_weight_decay"]:
                 param.mul_(1 - lr * wd)  # AdamW: shrink the weights directly
             else:
-                grad = grad.add(param, alpha=wd)  # L2: add λx to the gradient
+                grad = grad.add(param, alpha=wd)  # L2: add ωx to the gradient
         v, s = state["exp_avg"], state["exp_avg_sq"]
         self.first_moment(v, grad, beta1)
         self.second_moment(s, grad, beta2)
@@ -151,7 +151,7 @@ class ScratchAdam(ParamwiseOptimizer):
         param.sub_(self.direction(v, s, grad, state["step"], group), alpha=lr)
 
 
-# From chapters/09_lr_schedulers.ipynb, cell 33
+# From chapters/09_lr_schedulers.ipynb, cell 40
 def lr_range_test(net, trainer, data_iter, loss, device, lr_min=1e-3, lr_max=10.0, beta=0.9):
     """The range test: one pass over `data_iter` with geometrically rising rates.
 
@@ -184,7 +184,7 @@ def lr_range_test(net, trainer, data_iter, loss, device, lr_min=1e-3, lr_max=10.
     return lrs, raw, smoothed
 
 
-# From chapters/09_lr_schedulers.ipynb, cell 35
+# From chapters/09_lr_schedulers.ipynb, cell 42
 def suggest_lr(lrs, smoothed, skip_start=10, skip_end=5, min_steps=50, min_drop=0.02):
     """A peak rate read off a range test and the rule that gave it, or `(None, reason)`.
 

@@ -37,3 +37,17 @@ def test_a_cell_that_no_longer_calls_claim_loses_the_marks_but_keeps_other_tags(
 def test_the_chapters_claim_checks_are_marked(path):
     nb = nbformat.read(path, as_version=4)
     assert claim_cells.mark(nb) == [], f"run `python tools/claim_cells.py {path.name}`"
+
+
+TAUGHT = sorted(p for p in (REPO / "chapters").glob("*.ipynb") if not p.name.startswith("00_"))
+
+
+@pytest.mark.parametrize("path", TAUGHT, ids=lambda p: p.name)
+def test_every_taught_chapter_checks_its_claims(path):
+    """Chapters 01-12 state numbers about their computations; each checks them (00 teaches none)."""
+    nb = nbformat.read(path, as_version=4)
+    checks = [c for c in nb.cells if "claim-check" in c.metadata.get("tags", [])]
+    assert len(checks) >= 3, (
+        f"{path.name} has {len(checks)} claim-check cells: check the numbers of its summary and "
+        "of every comparison with d2l.claim (CONTRIBUTING.md, 'Claim checks')"
+    )

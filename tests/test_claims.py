@@ -3,6 +3,7 @@
 import math
 
 import pytest
+import torch
 
 import d2lhelpers as d2l
 
@@ -36,10 +37,28 @@ def test_an_exact_value_is_compared_as_it_is(capsys):
         d2l.claim("the rate passes 0.5 at step 334", 335, 334)
 
 
-def test_a_full_length_claim_is_skipped_visibly_at_a_fraction(monkeypatch, capsys):
+def test_a_full_length_claim_is_not_checked_at_a_fraction_and_says_so(monkeypatch, capsys):
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 1)
     monkeypatch.setenv("D2L_EPOCH_FRACTION", "0.05")
     d2l.claim("test accuracy 0.893", 0.5, 0.893, tol=0.0005, full_length=True)
-    assert capsys.readouterr().out.startswith("skipped at D2L_EPOCH_FRACTION=0.05")
+    out = capsys.readouterr().out
+    assert out.startswith("not checked (D2L_EPOCH_FRACTION=0.05; the number is from a full-length")
+    assert out.rstrip().endswith(": test accuracy 0.893")
     monkeypatch.delenv("D2L_EPOCH_FRACTION")
+    with pytest.raises(AssertionError):
+        d2l.claim("test accuracy 0.893", 0.5, 0.893, tol=0.0005, full_length=True)
+
+
+def test_a_full_length_claim_is_checked_only_on_one_cpu_thread(monkeypatch, capsys):
+    """The prose's numbers come from one CPU thread; more threads or a GPU round differently."""
+    monkeypatch.delenv("D2L_EPOCH_FRACTION", raising=False)
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 4)
+    d2l.claim("test accuracy 0.893", 0.5, 0.893, tol=0.0005, full_length=True)
+    assert "not checked (this run uses 4 CPU threads;" in capsys.readouterr().out
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 1)
+    monkeypatch.setattr(d2l.claims, "try_gpu", lambda: torch.device("cuda:0"))
+    d2l.claim("test accuracy 0.893", 0.5, 0.893, tol=0.0005, full_length=True)
+    assert "not checked (this run trains on cuda;" in capsys.readouterr().out
+    monkeypatch.setattr(d2l.claims, "try_gpu", lambda: torch.device("cpu"))
     with pytest.raises(AssertionError):
         d2l.claim("test accuracy 0.893", 0.5, 0.893, tol=0.0005, full_length=True)

@@ -5,9 +5,11 @@ Usage: python tools/build_book.py [--out book/_build/html] [--jobs N] [--chapter
 
 1. Execute. Every notebook in chapters/ (all of them, sorted by name) runs top to
    bottom in a fresh kernel from chapters/, as nbval runs it, with the environment of
-   this process (D2L_EPOCH_FRACTION included). In that kernel `d2l.explore` is replaced
-   by tools/book_explore.py: every explorer is drawn over a grid of its controls' values
-   (at most --frames frames each) and moves in the page without a kernel. The executed
+   this process (D2L_EPOCH_FRACTION included) and one thread unless OMP_NUM_THREADS says
+   otherwise (the setting of the prose's full-length numbers and their claim checks). In
+   that kernel `d2l.explore` is replaced by tools/book_explore.py: every explorer is drawn
+   over a grid of its controls' values (at most --frames frames each) and moves in the
+   page without a kernel. The executed
    copy is cached in book/_build/executed/ under a key made of the notebook's bytes, the
    epoch fraction, the frame budget, the package's sources and tools/book_explore.py: a
    rebuild with nothing changed executes nothing. How long
@@ -216,6 +218,9 @@ def execute_all(
             print(f"{path.name}: unchanged, executed copy reused ({target.name})", flush=True)
             record_reused_time(cache, path, target)
     env_mpl = os.environ.pop("MPLBACKEND", None)  # kernels use the inline backend
+    # One thread unless told otherwise: the setting the prose's full-length numbers (and so
+    # the chapters' full-length claim checks) were measured in; more threads round differently.
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
     before = machine()
     try:
         with concurrent.futures.ProcessPoolExecutor(max_workers=max(1, jobs)) as pool:
