@@ -27,7 +27,7 @@ def gd_2d(x1, x2, s1, s2, f_grad, eta=0.1):
     return x1 - eta * g1, x2 - eta * g2, 0, 0
 
 
-# From chapters/08_adam.ipynb, cell 27
+# From chapters/08_adam.ipynb, cell 28
 def yogi(params, states, hyperparams):
     """Yogi, in the book's from-scratch interface: `states` holds (v, s) per parameter."""
     beta1, beta2 = hyperparams.get("betas", (0.9, 0.999))
@@ -44,7 +44,7 @@ def yogi(params, states, hyperparams):
     hyperparams["t"] += 1
 
 
-# From chapters/08_adam.ipynb, cell 49
+# From chapters/08_adam.ipynb, cell 50
 class ParamwiseOptimizer(torch.optim.Optimizer):
     """The thin shell of an optimizer that updates one parameter tensor at a time.
 
@@ -71,7 +71,7 @@ class ParamwiseOptimizer(torch.optim.Optimizer):
         return loss
 
 
-# From chapters/08_adam.ipynb, cell 50
+# From chapters/08_adam.ipynb, cell 51
 class ScratchAdam(ParamwiseOptimizer):
     """Adam, AdamW and AMSGrad in one optimizer, written from the update rules of chapter 8.
 
