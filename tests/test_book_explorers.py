@@ -1,8 +1,8 @@
 """The book's explorers in Chromium: every control of every explorer moves its figure.
 
-Uses the book that tests/test_book.py builds (its `book`, `site` and `browser` fixtures:
-the test fraction, book/_build/test-html, Debian's Chromium) and opens every chapter page
-with an explorer. Each explorer must come alive (its frames inflated by
+Uses the book that tests/test_book.py builds (its `build_log`, `book`, `site` and `browser`
+fixtures: the test fraction, book/_build/test-html, Debian's Chromium) and opens every
+chapter page with an explorer. Each explorer must come alive (its frames inflated by
 book/_static/d2l-book.js), and moving each of its controls, one step with the
 keyboard for a slider and the next option for a list, must change the figure's SVG
 and the readout, keep the figure's size, and leave the page without a console error
@@ -15,10 +15,19 @@ import hashlib
 
 import nbformat
 import pytest
-from test_book import ARTIFACTS, CHAPTERS, book, browser, in_chromium, open_page, site
+from test_book import (
+    ARTIFACTS,
+    CHAPTERS,
+    book,
+    browser,
+    build_log,
+    in_chromium,
+    open_page,
+    site,
+)
 
 pytestmark = pytest.mark.slow
-__all__ = ["book", "browser", "site"]  # the fixtures this module uses, from test_book.py
+__all__ = ["book", "browser", "build_log", "site"]  # fixtures this module uses, from test_book.py
 
 MIN_TRACK_PX = 250
 CONTROLS = ", ".join(
