@@ -26,6 +26,13 @@ finally:
     sys.path.remove(str(REPO / "tools"))
 
 
+@pytest.fixture(autouse=True)
+def live_explore_afterwards(monkeypatch):
+    """`book_explore.install` replaces `d2l.explore` for the process: put the live one back."""
+    monkeypatch.setattr(d2l, "explore", d2l.explore)
+    monkeypatch.setattr(d2l.widgets, "explore", d2l.widgets.explore)
+
+
 def _values(axis) -> list:
     return [round(v, 6) for v in axis.values]
 
