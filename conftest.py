@@ -10,6 +10,8 @@ repository, so pytest loads it for any subset of the tests: one chapter
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 # Chapters are stored as the git filter leaves them, without execution counts: the plugin
@@ -67,15 +69,62 @@ def _needs_data(item: pytest.Item) -> bool:
     return item.path.suffix == ".ipynb" or "airfoil_root" in getattr(item, "fixturenames", ())
 
 
-def pytest_collection_finish(session: pytest.Session) -> None:
-    """Before the first test: stop the whole run, with one message, if data is missing."""
-    if session.config.option.collectonly or not any(map(_needs_data, session.items)):
-        return
+def _stop_if_data_is_missing(config: pytest.Config) -> None:
+    """Stop the whole run, with one message, if a data set is missing."""
     message = missing_data_message()
     if message:
-        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        reporter = config.pluginmanager.get_plugin("terminalreporter")
         if reporter is not None:
             reporter.write_sep("=", "missing data", red=True)
             reporter.write_line(message)
         reason = message if reporter is None else "missing data: see the message above"
         pytest.exit(reason, returncode=pytest.ExitCode.INTERRUPTED)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Before the first test: stop the whole run, with one message, if data is missing.
+
+    Under pytest-xdist (`make test` runs two workers) each worker collects the tests, and
+    a worker that stops is replaced by another: there the controller checks instead, below.
+    """
+    if hasattr(session.config, "workerinput") or session.config.option.collectonly:
+        return
+    if any(map(_needs_data, session.items)):
+        _stop_if_data_is_missing(session.config)
+
+
+_DATA_CHECKED = pytest.StashKey[bool]()
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_node_collection_finished(node, ids: list[str]) -> None:
+    """The check of a run with workers, once, when the first worker has collected.
+
+    The controller sees only the tests' ids: a test needs data when it is a notebook's
+    cell or its file uses the `airfoil_root` fixture.
+    """
+    config = node.config
+    if config.stash.get(_DATA_CHECKED, False) or config.option.collectonly:
+        return
+    config.stash[_DATA_CHECKED] = True
+    files = {Path(config.rootpath, i.split("::")[0]) for i in ids}
+    if any(f.suffix == ".ipynb" or "airfoil_root" in f.read_text() for f in files):
+        _stop_if_data_is_missing(config)
+
+
+# Files whose tests share module fixtures: the book is built once, for both.
+_GROUPS = {"test_book.py": "book", "test_book_explorers.py": "book"}
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """With `--dist loadgroup`, each worker runs whole files: a notebook's cells in order.
+
+    Before xdist reads the groups (its own hook runs after this one).
+    """
+    if not config.pluginmanager.hasplugin("xdist"):
+        return
+    for item in items:
+        if item.get_closest_marker("xdist_group") is None:
+            name = _GROUPS.get(item.path.name, item.path.relative_to(config.rootpath).as_posix())
+            item.add_marker(pytest.mark.xdist_group(name))

@@ -10,12 +10,12 @@ import functools
 import http.server
 import os
 import shutil
-import socket
 import threading
 from pathlib import Path
 
 import matplotlib
 import pytest
+from processes import free_port
 
 matplotlib.use("Agg")
 
@@ -63,10 +63,7 @@ def http_root(tmp_path):
 @pytest.fixture
 def dead_url() -> str:
     """A loopback URL nobody listens on: downloads from it fail at once, as offline."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    return f"http://127.0.0.1:{port}/"
+    return f"http://127.0.0.1:{free_port()}/"
 
 
 def _real_airfoil() -> Path | None:

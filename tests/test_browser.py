@@ -23,7 +23,6 @@ import re
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -35,6 +34,7 @@ from pathlib import Path
 import nbformat
 import pytest
 from playwright.sync_api import Page, sync_playwright
+from processes import free_port, stop_group
 
 pytestmark = pytest.mark.browser
 
@@ -87,12 +87,6 @@ class Lab:
 
     def kernel_state(self, kernel_id: str) -> str:
         return self.api("GET", f"/api/kernels/{kernel_id}")["execution_state"]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _copy_chapters(root: Path) -> None:
@@ -165,7 +159,7 @@ def lab(tmp_path_factory):
         JUPYTERLAB_SETTINGS_DIR=str(home / "settings"),
         JUPYTERLAB_WORKSPACES_DIR=str(home / "workspaces"),
     )
-    token, port = secrets.token_hex(24), _free_port()
+    token, port = secrets.token_hex(24), free_port()
     cmd = [
         sys.executable,
         "-m",
@@ -207,12 +201,7 @@ def lab(tmp_path_factory):
         with contextlib.suppress(OSError, ValueError):
             for kernel in lab.api("GET", "/api/kernels"):
                 lab.api("DELETE", f"/api/kernels/{kernel['id']}")
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait(timeout=10)
+        stop_group(server, grace_s=20)
         for pid in _stray_processes(str(home / "runtime")):  # kernels the server left behind
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)

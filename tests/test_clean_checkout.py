@@ -23,7 +23,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -33,6 +32,7 @@ from pathlib import Path
 import nbformat
 import pytest
 import test_browser
+from processes import free_port, stop_group
 from test_browser import (
     Lab,
     _stray_processes,
@@ -135,12 +135,6 @@ def _git(cwd: Path, *args: str) -> str:
     return run.stdout
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def fresh_clone(root: Path) -> tuple[Path, Path]:
     """(upstream, clone): the repository's files committed upstream, and a fresh clone."""
     upstream, clone = root / "upstream", root / "learner"
@@ -173,7 +167,7 @@ def lab(checkout, tmp_path_factory):
     settings.parent.mkdir(parents=True)
     settings.write_text(json.dumps({"windowingMode": "none"}))  # every cell kept in the page
     venv = Path(sys.prefix)
-    port = _free_port()
+    port = free_port()
     recipe = subprocess.run(
         ["make", "--no-print-directory", "-n", "-o", f"{venv}/.installed", "lab",
          f"VENV={venv}", f"LAB_PORT={port}"],
@@ -217,12 +211,7 @@ def lab(checkout, tmp_path_factory):
         url, _, token = URL_LINE.match(found[0]).groups()
         yield Lab(url.split("/lab?")[0], token)
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait()
+        stop_group(server)
         for pid in _stray_processes(str(home / "runtime")):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)

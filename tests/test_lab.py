@@ -14,8 +14,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -25,18 +23,13 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from processes import free_port, stop_group
 from test_clean_checkout import fresh_clone
 
 REPO = Path(__file__).resolve().parent.parent
 START_TIMEOUT_S = 180
 # The line Jupyter prints for the learner to copy: only the URL, with its token.
 URL_LINE = re.compile(r"^\s*(http://127\.0\.0\.1:(\d+)/lab\?token=(\w+))\s*$")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _make_lab_command(port: int, cwd: Path) -> str:
@@ -70,7 +63,7 @@ def _open_when_up(url: str, deadline: float):
 @pytest.mark.slow
 def test_make_lab_serves_jupyterlab_at_the_url_it_prints(tmp_path):
     _, clone = fresh_clone(tmp_path)
-    port = _free_port()
+    port = free_port()
     command = _make_lab_command(port, clone)
     assert "tools/lab.sh" in command
     env = dict(os.environ, JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime"))
@@ -109,12 +102,7 @@ def test_make_lab_serves_jupyterlab_at_the_url_it_prints(tmp_path):
         with urllib.request.urlopen(status_url, timeout=30) as status:
             assert status.status == 200
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait()
+        stop_group(server)
         reader.join(timeout=5)
     text = "".join(output)
     assert "Running as root is not recommended" not in text

@@ -1,6 +1,7 @@
 """A run without the data stops at its start, with one message that says how to get it.
 
-The check lives in the repository's root `conftest.py` (`pytest_collection_finish`).
+The check lives in the repository's root `conftest.py` (`pytest_collection_finish`, and
+under pytest-xdist the controller's `pytest_xdist_node_collection_finished`).
 Here pytest runs over a notebook (with a test file, and alone) are started in a
 subprocess with an empty data root, no system copy of Fashion-MNIST and every download
 pointed at a dead loopback port, as offline; the message itself is checked in-process
@@ -88,8 +89,9 @@ def test_a_notebook_run_without_data_stops_at_once_with_one_message(tmp_path, de
         ["chapters/05_adagrad.ipynb"],
         ["-k", "adagrad or test_checks"],
         ["chapters", "-k", "05_adagrad"],
+        ["-n", "2", "--dist", "loadgroup", "-k", "adagrad or test_checks"],
     ],
-    ids=["one-chapter", "make-test-with-k", "a-path-and-k"],
+    ids=["one-chapter", "with-k", "a-path-and-k", "make-test-with-k"],
 )
 def test_any_subset_of_the_tests_gets_the_same_one_message(tmp_path, dead_url, args):
     run, root = _run_offline(tmp_path, dead_url, *args)
