@@ -64,6 +64,7 @@ def test_download_extract_zip_and_tar(http_root, data_dir, monkeypatch):
         ("abs.tar.gz", _tar_bytes({"/tmp/d2l-escaped.txt": b"x"})),
         ("link.tar.gz", _tar_bytes({}, symlinks={"inside": "../../escaped"})),
     ],
+    ids=["zip-parent", "tar-parent", "tar-absolute", "tar-symlink"],
 )
 def test_download_extract_refuses_members_outside_the_cache(
     http_root, data_dir, monkeypatch, fname, payload

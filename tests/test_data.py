@@ -116,6 +116,7 @@ def test_idx_roundtrip(tmp_path):
         (gzip.compress(b"\x00\x00\x08\x03\x00\x00"), "header is incomplete"),
         (gzip.compress(b"\x00\x00\x08\x03\x00\x00\x00\x00" + bytes(8)), "holds no data"),
     ],
+    ids=["not gzip", "bad magic", "wrong length", "short header", "no data"],
 )
 def test_corrupt_idx_errors_name_the_file(fashion_raw, content, message):
     path = fashion_raw / "t10k-labels-idx1-ubyte.gz"
