@@ -28,12 +28,12 @@ lab: $(STAMP)
 test: export D2L_EPOCH_FRACTION ?= 0.05
 test: export OMP_NUM_THREADS ?= 1
 # Two workers, one per core (TEST_WORKERS=0 runs the tests in this process); each takes
-# whole files, so a notebook's cells run in order in one kernel (conftest.py's groups).
+# whole files, so a notebook's cells run in order in one kernel (conftest.py's scheduler).
 TEST_WORKERS ?= 2
 test: $(STAMP)
 	$(BIN)/ruff check d2lhelpers tests chapters tools bench conftest.py
 	$(BIN)/ruff format --check d2lhelpers tests chapters tools bench conftest.py
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 # Side by side with PyPI's d2l 1.0.3 (bench/run.py; results in bench/RESULTS.md). d2l is
 # installed without its pinned dependencies; the bench extra holds what its helpers import.

@@ -112,19 +112,23 @@ def pytest_xdist_node_collection_finished(node, ids: list[str]) -> None:
         _stop_if_data_is_missing(config)
 
 
-# Files whose tests share module fixtures: the book is built once, for both.
-_GROUPS = {"test_book.py": "book", "test_book_explorers.py": "book"}
+# Test files that share module fixtures run on one worker: the book is built once, for both.
+_SAME_WORKER = {"tests/test_book_explorers.py": "tests/test_book.py"}
 
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """With `--dist loadgroup`, each worker runs whole files: a notebook's cells in order.
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    """`--dist loadfile` (make test) with the book's two test files as one.
 
-    Before xdist reads the groups (its own hook runs after this one).
+    Each worker takes whole files, so a notebook's cells run in order in one kernel.
     """
-    if not config.pluginmanager.hasplugin("xdist"):
-        return
-    for item in items:
-        if item.get_closest_marker("xdist_group") is None:
-            name = _GROUPS.get(item.path.name, item.path.relative_to(config.rootpath).as_posix())
-            item.add_marker(pytest.mark.xdist_group(name))
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    class WholeFiles(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            file = nodeid.split("::", 1)[0]
+            return _SAME_WORKER.get(file, file)
+
+    return WholeFiles(config, log)

@@ -89,7 +89,7 @@ def test_a_notebook_run_without_data_stops_at_once_with_one_message(tmp_path, de
         ["chapters/05_adagrad.ipynb"],
         ["-k", "adagrad or test_checks"],
         ["chapters", "-k", "05_adagrad"],
-        ["-n", "2", "--dist", "loadgroup", "-k", "adagrad or test_checks"],
+        ["-n", "2", "--dist", "loadfile", "-k", "adagrad or test_checks"],
     ],
     ids=["one-chapter", "with-k", "a-path-and-k", "make-test-with-k"],
 )
