@@ -242,6 +242,7 @@ class Notebook:
 @contextlib.contextmanager
 def open_notebook(browser, lab: Lab, name: str):
     """Open `name` in JupyterLab and wait for its kernel; shut the kernel down afterwards."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)  # also for test_clean_checkout, on its own worker
     page = browser.new_page()
     console = []
     page.on("console", lambda m: console.append(f"{m.type}: {m.text}"))
