@@ -65,8 +65,12 @@ def _missing_data_message():
     return missing_data_message
 
 
+# Tests that read the real airfoil file ask for this fixture (tests/conftest.py).
+_DATA_FIXTURE = "airfoil_root"
+
+
 def _needs_data(item: pytest.Item) -> bool:
-    return item.path.suffix == ".ipynb" or "airfoil_root" in getattr(item, "fixturenames", ())
+    return item.path.suffix == ".ipynb" or _DATA_FIXTURE in getattr(item, "fixturenames", ())
 
 
 def _stop_if_data_is_missing(config: pytest.Config) -> None:
@@ -108,7 +112,7 @@ def pytest_xdist_node_collection_finished(node, ids: list[str]) -> None:
         return
     config.stash[_DATA_CHECKED] = True
     files = {Path(config.rootpath, i.split("::")[0]) for i in ids}
-    if any(f.suffix == ".ipynb" or "airfoil_root" in f.read_text() for f in files):
+    if any(f.suffix == ".ipynb" or _DATA_FIXTURE in f.read_text() for f in files):
         _stop_if_data_is_missing(config)
 
 
